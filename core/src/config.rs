@@ -1,0 +1,356 @@
+//! The configuration document: one shape for a Python dict, a JS object, or a JSON / TOML file.
+//! `${ENV}` and `${ENV:-default}` are expanded in every string; every error names the key path.
+//!
+//! # Defaults
+//! - Built-in providers are registered from the usual environment variables (`env_providers = true`):
+//!   `openai` (OPENAI_API_KEY), `openrouter` (OPENROUTER_API_KEY), `groq`, `together`, `deepseek`,
+//!   `xai` (their `*_API_KEY`), `ollama` (no key, `OLLAMA_BASE_URL` or `http://localhost:11434/v1`),
+//!   and always `mock`.
+//! - `policy.connect_timeout_ms = 10000`, `policy.total_timeout_ms = 600000`,
+//!   `policy.stream_idle_timeout_ms = 60000`.
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{Error, Result};
+use crate::providers::mock::MockModelConfig;
+
+/// A string that never shows itself in `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// The wire format a provider speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WireFormat {
+    /// OpenAI Chat Completions (also OpenRouter, Groq, Together, DeepSeek, xAI, Ollama /v1, vLLM, Azure).
+    Openai,
+    Anthropic,
+    Gemini,
+    Mistral,
+    /// polyfuse's in-process mock provider.
+    Mock,
+}
+
+/// One configured endpoint.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub format: WireFormat,
+    /// Base URL including the version path, e.g. `https://api.openai.com/v1`.
+    #[serde(default)]
+    pub base_url: Option<String>,
+    #[serde(default)]
+    pub api_key: Option<Secret>,
+    /// Name of the environment variable to read the key from when `api_key` is not set.
+    #[serde(default)]
+    pub api_key_env: Option<String>,
+    /// Header that carries the key: `authorization` (as `Bearer KEY`, the default) or another
+    /// name that carries the bare key (Azure: `api-key`).
+    #[serde(default)]
+    pub auth_header: Option<String>,
+    /// Extra headers sent with every request.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// Extra query parameters (Azure: `api-version`).
+    #[serde(default)]
+    pub query: BTreeMap<String, String>,
+    /// Field name for the output token limit: `max_completion_tokens` (OpenAI) or `max_tokens`
+    /// (most compatible servers; the default for providers other than `openai`).
+    #[serde(default)]
+    pub max_tokens_field: Option<String>,
+}
+
+/// Deadlines and limits. Issue-level resilience settings extend this.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Policy {
+    pub connect_timeout_ms: u64,
+    /// The whole call, every attempt included.
+    pub total_timeout_ms: u64,
+    /// A stream with no bytes for this long is failed as stalled.
+    pub stream_idle_timeout_ms: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            connect_timeout_ms: 10_000,
+            total_timeout_ms: 600_000,
+            stream_idle_timeout_ms: 60_000,
+        }
+    }
+}
+
+/// The `mock` section: scripted behaviour per `mock/<name>` model.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MockConfig {
+    #[serde(default)]
+    pub models: BTreeMap<String, MockModelConfig>,
+}
+
+/// The whole document.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Register the built-in providers whose environment keys are set.
+    #[serde(default = "yes")]
+    pub env_providers: bool,
+    #[serde(default)]
+    pub providers: BTreeMap<String, ProviderConfig>,
+    #[serde(default)]
+    pub policy: Policy,
+    #[serde(default)]
+    pub mock: MockConfig,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            env_providers: true,
+            providers: BTreeMap::new(),
+            policy: Policy::default(),
+            mock: MockConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses a document given as a JSON value (a Python dict or JS object converted).
+    pub fn from_value(value: Value) -> Result<Config> {
+        Self::from_value_with_env(value, &|name| std::env::var(name).ok())
+    }
+
+    /// As [`Config::from_value`], with a custom environment lookup (for tests).
+    pub fn from_value_with_env(mut value: Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+        if !value.is_object() {
+            return Err(Error::config(format!(
+                "config: expected an object (dict) at the top level, got {}",
+                crate::request::json_type(&value)
+            )));
+        }
+        expand_env(&mut value, &mut Vec::new(), env)?;
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            if path == "." {
+                Error::config(format!("config: {inner}"))
+            } else {
+                Error::config(format!("config key `{path}`: {inner}"))
+            }
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses a JSON or TOML document given as text; `format` is `json` or `toml`.
+    pub fn from_str(text: &str, format: &str) -> Result<Config> {
+        let value: Value = match format {
+            "json" => serde_json::from_str(text).map_err(|e| Error::config(format!("config (JSON): {e}")))?,
+            "toml" => toml::from_str(text).map_err(|e| Error::config(format!("config (TOML): {e}")))?,
+            other => return Err(Error::config(format!("config: unknown format `{other}`, expected json or toml"))),
+        };
+        Self::from_value(value)
+    }
+
+    /// Reads a `.json` or `.toml` file.
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Config> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::config(format!("config file `{}`: {e}", path.display())))?;
+        let format = match path.extension().and_then(|e| e.to_str()) {
+            Some("toml") => "toml",
+            Some("json") => "json",
+            _ => {
+                return Err(Error::config(format!(
+                    "config file `{}`: expected a .json or .toml file",
+                    path.display()
+                )))
+            }
+        };
+        Self::from_str(&text, format).map_err(|mut e| {
+            e.message = format!("{}: {}", path.display(), e.message);
+            e
+        })
+    }
+
+    fn validate(&self) -> Result<()> {
+        for (name, p) in &self.providers {
+            if name.is_empty() || name.contains('/') {
+                return Err(Error::config(format!(
+                    "config key `providers.{name}`: a provider name must be non-empty and contain no `/`"
+                )));
+            }
+            match p.format {
+                WireFormat::Openai => {
+                    if p.base_url.is_none() && !is_builtin(name) {
+                        return Err(Error::config(format!(
+                            "config key `providers.{name}.base_url`: required for a provider that is not built in"
+                        )));
+                    }
+                }
+                WireFormat::Mock => {}
+                other => {
+                    return Err(Error::config(format!(
+                        "config key `providers.{name}.format`: the `{}` wire format is not available in this version (supported: openai, mock)",
+                        serde_json::to_value(other).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+                    )))
+                }
+            }
+            if let Some(url) = &p.base_url {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(Error::config(format!(
+                        "config key `providers.{name}.base_url`: expected an http:// or https:// URL, got `{url}`"
+                    )));
+                }
+            }
+        }
+        if self.policy.total_timeout_ms == 0 {
+            return Err(Error::config("config key `policy.total_timeout_ms`: must be greater than 0"));
+        }
+        Ok(())
+    }
+}
+
+/// Built-in OpenAI-format providers: (name, base URL, key variable).
+pub(crate) const BUILTIN_OPENAI: &[(&str, &str, &str)] = &[
+    ("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
+    ("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+    ("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+    ("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
+    ("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
+    ("xai", "https://api.x.ai/v1", "XAI_API_KEY"),
+    ("ollama", "http://localhost:11434/v1", "OLLAMA_API_KEY"),
+];
+
+fn is_builtin(name: &str) -> bool {
+    BUILTIN_OPENAI.iter().any(|(n, _, _)| *n == name)
+}
+
+/// Expands `${NAME}` / `${NAME:-default}` in every string of the document.
+fn expand_env(v: &mut Value, path: &mut Vec<String>, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+    match v {
+        Value::String(s) if s.contains("${") => {
+            *s = expand_str(s, env).map_err(|msg| Error::config(format!("config key `{}`: {msg}", path.join("."))))?;
+        }
+        Value::Array(items) => {
+            for (i, item) in items.iter_mut().enumerate() {
+                path.push(format!("[{i}]"));
+                expand_env(item, path, env)?;
+                path.pop();
+            }
+        }
+        Value::Object(map) => {
+            for (k, item) in map.iter_mut() {
+                path.push(k.clone());
+                expand_env(item, path, env)?;
+                path.pop();
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn expand_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| format!("unterminated `${{` in `{s}`"))?;
+        let expr = &after[..end];
+        let (name, default) = match expr.split_once(":-") {
+            Some((n, d)) => (n, Some(d)),
+            None => (expr, None),
+        };
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            return Err(format!("`${{{expr}}}` is not a valid environment variable reference"));
+        }
+        match (env(name), default) {
+            (Some(val), _) => out.push_str(&val),
+            (None, Some(d)) => out.push_str(d),
+            (None, None) => return Err(format!("environment variable `{name}` is not set")),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn env(name: &str) -> Option<String> {
+        (name == "LOCAL_KEY").then(|| "k-123".to_string())
+    }
+
+    #[test]
+    fn env_expansion_and_defaults() {
+        let c = Config::from_value_with_env(
+            json!({"providers": {"local": {"format": "openai", "base_url": "${LOCAL_URL:-http://127.0.0.1:1/v1}", "api_key": "${LOCAL_KEY}"}}}),
+            &env,
+        )
+        .unwrap();
+        let p = &c.providers["local"];
+        assert_eq!(p.base_url.as_deref(), Some("http://127.0.0.1:1/v1"));
+        assert_eq!(p.api_key.as_ref().unwrap().expose(), "k-123");
+        assert!(!format!("{c:?}").contains("k-123"));
+    }
+
+    #[test]
+    fn missing_env_names_key_path() {
+        let e = Config::from_value_with_env(
+            json!({"providers": {"local": {"format": "openai", "base_url": "http://x/v1", "api_key": "${NOPE}"}}}),
+            &env,
+        )
+        .unwrap_err();
+        assert!(e.message.contains("providers.local.api_key"), "{}", e.message);
+        assert!(e.message.contains("NOPE"), "{}", e.message);
+    }
+
+    #[test]
+    fn wrong_type_names_key_path() {
+        let e = Config::from_value(json!({"policy": {"connect_timeout_ms": "soon"}})).unwrap_err();
+        assert!(e.message.contains("policy.connect_timeout_ms"), "{}", e.message);
+        let e = Config::from_value(json!({"providers": {"x": {"format": "openai", "base_url": "http://h/v1", "bogus": 1}}}))
+            .unwrap_err();
+        assert!(e.message.contains("providers.x") && e.message.contains("bogus"), "{}", e.message);
+    }
+
+    #[test]
+    fn toml_document() {
+        let c = Config::from_str(
+            "[providers.local]\nformat = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n[mock.models.slow]\nlatency_ms = 5\n",
+            "toml",
+        )
+        .unwrap();
+        assert_eq!(c.mock.models["slow"].latency_ms, 5);
+    }
+}

@@ -1,0 +1,165 @@
+//! The request model: one logical call (model or route, messages, parameters) that every provider
+//! translates into its own wire format.
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::{Error, Result};
+use crate::message::Message;
+
+/// Generation parameters. Unknown names are rejected with an error that names them; fields we do
+/// not model go in `extra`, which is merged into the provider's request body as is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Params {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f64>,
+    /// Maximum output tokens (sent as `max_completion_tokens` or `max_tokens` per provider).
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "max_completion_tokens")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop: Option<Stop>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<i64>,
+    /// Tool definitions, OpenAI shape: `[{type: "function", function: {name, description, parameters}}]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tools: Option<Vec<Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel_tool_calls: Option<bool>,
+    /// `{type: "json_object"}` or `{type: "json_schema", json_schema: {...}}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_format: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Provider-specific fields merged into the request body unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub extra: Option<Map<String, Value>>,
+    /// Caller tags, copied into usage events (never sent to the provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tags: Option<Map<String, Value>>,
+    /// Total deadline for this call in milliseconds (overrides the config's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Keep the provider's raw response body on the Response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub include_raw: Option<bool>,
+}
+
+/// `stop`: one sequence or several.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Stop {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// One logical call.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// `provider/model` (e.g. `openai/gpt-4o-mini`, `mock/echo`).
+    pub model: String,
+    pub messages: Vec<Message>,
+    #[serde(flatten)]
+    pub params: Params,
+}
+
+impl Request {
+    pub fn new(model: impl Into<String>, messages: Vec<Message>) -> Self {
+        Request {
+            model: model.into(),
+            messages,
+            params: Params::default(),
+        }
+    }
+
+    /// Builds a request from loosely typed values, as the bindings receive them: `input` is a
+    /// prompt string or a list of OpenAI-style messages, `params` an object of parameters.
+    /// Errors name the argument and the field that was wrong.
+    pub fn from_values(model: &str, input: Value, params: Value) -> Result<Self> {
+        if model.trim().is_empty() {
+            return Err(Error::invalid_request(
+                "argument `model`: expected `provider/model` (e.g. `openai/gpt-4o-mini` or `mock/echo`), got an empty string",
+            ));
+        }
+        let messages = match input {
+            Value::String(prompt) => vec![Message::user(prompt)],
+            Value::Array(_) => serde_path_to_error::deserialize::<_, Vec<Message>>(input)
+                .map_err(|e| Error::invalid_request(format!("argument `messages` at `{}`: {}", e.path(), e.inner())))?,
+            other => {
+                return Err(Error::invalid_request(format!(
+                    "argument `messages`: expected a prompt string or a list of messages, got {}",
+                    json_type(&other)
+                )))
+            }
+        };
+        if messages.is_empty() {
+            return Err(Error::invalid_request("argument `messages`: the list is empty"));
+        }
+        let params = match params {
+            Value::Null => Params::default(),
+            Value::Object(_) => serde_path_to_error::deserialize::<_, Params>(params).map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner().to_string();
+                if path == "." {
+                    Error::invalid_request(format!("parameters: {inner} (use `extra` for provider-specific fields)"))
+                } else {
+                    Error::invalid_request(format!("parameter `{path}`: {inner}"))
+                }
+            })?,
+            other => {
+                return Err(Error::invalid_request(format!(
+                    "parameters: expected an object, got {}",
+                    json_type(&other)
+                )))
+            }
+        };
+        Ok(Request {
+            model: model.to_string(),
+            messages,
+            params,
+        })
+    }
+}
+
+pub(crate) fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn prompt_string_becomes_one_user_message() {
+        let r = Request::from_values("mock/echo", json!("hi"), json!({"temperature": 0.2})).unwrap();
+        assert_eq!(r.messages, vec![Message::user("hi")]);
+        assert_eq!(r.params.temperature, Some(0.2));
+    }
+
+    #[test]
+    fn unknown_parameter_is_named() {
+        let e = Request::from_values("mock/echo", json!("hi"), json!({"temprature": 1})).unwrap_err();
+        assert!(e.message.contains("temprature"), "{}", e.message);
+    }
+
+    #[test]
+    fn bad_message_names_its_path() {
+        let e = Request::from_values("mock/echo", json!([{"role": "user", "content": "a"}, {"role": "robot"}]), Value::Null)
+            .unwrap_err();
+        assert!(e.message.contains("[1]"), "{}", e.message);
+        assert!(e.message.contains("robot"), "{}", e.message);
+    }
+}

@@ -1,0 +1,206 @@
+//! A Server-Sent Events reader that follows the WHATWG spec: LF, CRLF and CR line ends, comment
+//! lines, multi-line `data:`, `event:` names, and events split across network reads at any byte
+//! (including between the CR and LF of one line end, and inside a UTF-8 sequence).
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+
+/// One dispatched event.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field, empty when absent (the spec's "message").
+    pub event: String,
+    /// The `data:` lines joined with `\n`.
+    pub data: String,
+    pub id: Option<String>,
+}
+
+/// Incremental decoder: feed bytes, take complete events.
+#[derive(Debug, Default)]
+pub struct SseDecoder {
+    line: Vec<u8>,
+    /// The previous byte was a CR, so a following LF belongs to the same line end.
+    after_cr: bool,
+    event: String,
+    data: String,
+    has_data: bool,
+    id: Option<String>,
+}
+
+impl SseDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds bytes; pushes every event completed by them into `out`.
+    pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
+        let mut start = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            if b == b'\n' || b == b'\r' {
+                if b == b'\n' && self.after_cr && start == i && self.line.is_empty() {
+                    // LF of a CRLF whose CR ended the previous line.
+                    self.after_cr = false;
+                    start = i + 1;
+                    continue;
+                }
+                self.line.extend_from_slice(&bytes[start..i]);
+                let line = std::mem::take(&mut self.line);
+                self.process_line(&line, out);
+                self.after_cr = b == b'\r';
+                start = i + 1;
+            } else if self.after_cr {
+                self.after_cr = false;
+            }
+        }
+        self.line.extend_from_slice(&bytes[start..]);
+        if start < bytes.len() {
+            self.after_cr = false;
+        }
+    }
+
+    /// Ends the input: a final event without a trailing blank line is NOT dispatched (per spec),
+    /// but a last line without its line end is processed first.
+    pub fn finish(&mut self, out: &mut Vec<SseEvent>) {
+        if !self.line.is_empty() {
+            let line = std::mem::take(&mut self.line);
+            self.process_line(&line, out);
+        }
+        // Lenient: a server that closes right after the last data line still delivered it.
+        self.dispatch(out);
+    }
+
+    fn process_line(&mut self, line: &[u8], out: &mut Vec<SseEvent>) {
+        if line.is_empty() {
+            self.dispatch(out);
+            return;
+        }
+        if line[0] == b':' {
+            return; // comment
+        }
+        let (field, value) = match line.iter().position(|&b| b == b':') {
+            Some(p) => {
+                let v = &line[p + 1..];
+                (&line[..p], v.strip_prefix(b" ").unwrap_or(v))
+            }
+            None => (line, &b""[..]),
+        };
+        let value = String::from_utf8_lossy(value);
+        match field {
+            b"data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(&value);
+                self.has_data = true;
+            }
+            b"event" => self.event = value.into_owned(),
+            b"id" => {
+                if !value.contains('\0') {
+                    self.id = Some(value.into_owned())
+                }
+            }
+            _ => {} // retry and unknown fields are ignored
+        }
+    }
+
+    fn dispatch(&mut self, out: &mut Vec<SseEvent>) {
+        if !self.has_data {
+            self.event.clear();
+            return;
+        }
+        out.push(SseEvent {
+            event: std::mem::take(&mut self.event),
+            data: std::mem::take(&mut self.data),
+            id: self.id.clone(),
+        });
+        self.has_data = false;
+    }
+}
+
+/// Turns a byte stream into a stream of SSE events. Transport errors are passed through; the end
+/// of input dispatches a last unterminated event.
+pub fn sse_events<S, E>(bytes: S) -> impl Stream<Item = Result<SseEvent, E>> + Send
+where
+    S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
+    E: Send,
+{
+    async_stream::stream! {
+        let mut bytes = bytes;
+        let mut decoder = SseDecoder::new();
+        let mut out = Vec::new();
+        loop {
+            match bytes.next().await {
+                Some(Ok(chunk)) => {
+                    decoder.feed(&chunk, &mut out);
+                    for ev in out.drain(..) {
+                        yield Ok(ev);
+                    }
+                }
+                Some(Err(e)) => {
+                    yield Err(e);
+                    return;
+                }
+                None => {
+                    decoder.finish(&mut out);
+                    for ev in out.drain(..) {
+                        yield Ok(ev);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            d.feed(c, &mut out);
+        }
+        d.finish(&mut out);
+        out
+    }
+
+    fn bytewise(input: &[u8]) -> Vec<SseEvent> {
+        let chunks: Vec<&[u8]> = input.chunks(1).collect();
+        decode_all(&chunks)
+    }
+
+    #[test]
+    fn line_ends_lf_crlf_cr_are_equivalent() {
+        let lf = b"event: a\ndata: x\ndata: y\n\ndata: z\n\n";
+        let crlf = b"event: a\r\ndata: x\r\ndata: y\r\n\r\ndata: z\r\n\r\n";
+        let cr = b"event: a\rdata: x\rdata: y\r\rdata: z\r\r";
+        let expected = vec![
+            SseEvent { event: "a".into(), data: "x\ny".into(), id: None },
+            SseEvent { event: "".into(), data: "z".into(), id: None },
+        ];
+        for input in [&lf[..], &crlf[..], &cr[..]] {
+            assert_eq!(decode_all(&[input]), expected);
+            assert_eq!(bytewise(input), expected);
+        }
+    }
+
+    #[test]
+    fn comments_and_fields_without_space() {
+        let got = decode_all(&[b": OPENROUTER PROCESSING\n\ndata:{\"a\":1}\n\n"]);
+        assert_eq!(got, vec![SseEvent { event: "".into(), data: "{\"a\":1}".into(), id: None }]);
+    }
+
+    #[test]
+    fn utf8_split_across_reads() {
+        let text = "data: h\u{e9}llo \u{1F600}\n\n".as_bytes();
+        assert_eq!(bytewise(text)[0].data, "h\u{e9}llo \u{1F600}");
+    }
+
+    #[test]
+    fn unterminated_last_event_is_delivered_at_end() {
+        let got = decode_all(&[b"data: a\n\ndata: b"]);
+        assert_eq!(got.len(), 2);
+        assert_eq!(got[1].data, "b");
+    }
+}
