@@ -13,7 +13,7 @@ use super::{Accumulator, CallOptions, Completion, Provider, ProviderEvent, Provi
 use crate::config::ProviderConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{kind_for_status, request_id, retry_after, should_retry, transport_error};
-use crate::message::Message;
+use crate::message::{Content, Message, Role, ToolCall};
 use crate::redact::redact;
 use crate::request::{Request, Stop};
 use crate::response::FinishReason;
@@ -225,12 +225,17 @@ impl OpenAiProvider {
         let choice = resp.choices.into_iter().next().ok_or_else(|| {
             self.scope.tag(Error::new(ErrorKind::InvalidResponse, "the provider's response has no choices"), model)
         })?;
-        let mut message = choice.message;
-        if message.content.is_none() && message.tool_calls.is_empty() {
-            if let Some(r) = &message.refusal {
-                message.content = Some(crate::message::Content::Text(r.clone()));
-            }
-        }
+        let wire = choice.message;
+        // A refusal is the answer's text when there is no content.
+        let content = wire.content.or_else(|| wire.refusal.clone().filter(|_| wire.tool_calls.is_empty()));
+        let message = Message {
+            role: Role::Assistant,
+            content: content.map(Content::Text),
+            name: None,
+            tool_calls: wire.tool_calls,
+            tool_call_id: None,
+            refusal: wire.refusal,
+        };
         let finish_reason = choice.finish_reason.as_deref().map(FinishReason::from_openai).unwrap_or(FinishReason::Stop);
         let raw = if include_raw { serde_json::from_slice(bytes).ok() } else { None };
         Ok(Completion {
@@ -459,9 +464,20 @@ struct ChatResponse {
 
 #[derive(Deserialize)]
 struct Choice {
-    message: Message,
+    message: WireMessage,
     #[serde(default)]
     finish_reason: Option<String>,
+}
+
+/// An assistant message as providers send it: unknown fields (annotations, audio, ...) ignored.
+#[derive(Deserialize)]
+struct WireMessage {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<ToolCall>,
 }
 
 #[derive(Deserialize)]
