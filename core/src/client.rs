@@ -9,10 +9,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_util::StreamExt;
 use serde_json::Map;
 
-use crate::config::{Config, Policy, BUILTIN_OPENAI};
+use crate::breaker::{Breakers, TargetHealth};
+use crate::config::{Config, Policy, RouteConfig, BUILTIN_OPENAI};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::build_http_client;
 use crate::providers::{build_providers, CallOptions, Completion, Provider, ProviderEvent};
+use crate::route::{Plan, RouteRun, Target};
 use crate::request::Request;
 use crate::response::{Attempt, Outcome, Response};
 use crate::stream::{EventStream, StreamEvent};
@@ -26,7 +28,9 @@ pub struct Client {
 
 struct Inner {
     providers: BTreeMap<String, Arc<dyn Provider>>,
+    routes: BTreeMap<String, RouteConfig>,
     policy: Policy,
+    breakers: Breakers,
     usage: UsageDispatcher,
 }
 
@@ -41,14 +45,35 @@ impl Client {
     pub fn new(config: Config, on_usage: Vec<UsageCallback>) -> Result<Client> {
         let http = build_http_client(&config.policy)?;
         let providers = build_providers(&config, &http)?;
-        Ok(Client {
-            inner: Arc::new(Inner { providers, policy: config.policy, usage: UsageDispatcher::new(on_usage) }),
-        })
+        let breakers = Breakers::new(config.policy.breaker.clone());
+        let client = Client {
+            inner: Arc::new(Inner {
+                providers,
+                routes: config.routes,
+                policy: config.policy,
+                breakers,
+                usage: UsageDispatcher::new(on_usage),
+            }),
+        };
+        // Every route target must name a reachable provider: fail at construction, not per call.
+        for (name, route) in &client.inner.routes {
+            for (i, t) in route.targets.iter().enumerate() {
+                client.target(t.model(), t.context_window()).map_err(|e| {
+                    Error::config(format!("config key `routes.{name}.targets[{i}]`: {}", e.message))
+                })?;
+            }
+        }
+        Ok(client)
     }
 
     /// Names of the providers this client can reach.
     pub fn provider_names(&self) -> Vec<String> {
         self.inner.providers.keys().cloned().collect()
+    }
+
+    /// Circuit-breaker state of every target that has been called.
+    pub fn health(&self) -> Vec<TargetHealth> {
+        self.inner.breakers.health()
     }
 
     /// Blocks until every usage event emitted so far has been handed to the callbacks.
@@ -63,17 +88,17 @@ impl Client {
         self.inner.usage.close();
     }
 
-    fn resolve(&self, model: &str) -> Result<(Arc<dyn Provider>, String)> {
+    fn target(&self, model: &str, context_window: Option<u64>) -> Result<Target> {
         let (provider, name) = model.split_once('/').ok_or_else(|| {
             Error::invalid_request(format!(
-                "model `{model}`: expected `provider/model` (e.g. `openai/gpt-4o-mini` or `mock/echo`)"
+                "model `{model}`: expected `provider/model` (e.g. `openai/gpt-4o-mini` or `mock/echo`) or a route name"
             ))
         })?;
         if name.is_empty() {
             return Err(Error::invalid_request(format!("model `{model}`: the model name after `{provider}/` is empty")));
         }
         match self.inner.providers.get(provider) {
-            Some(p) => Ok((p.clone(), name.to_string())),
+            Some(p) => Ok(Target { model: model.to_string(), provider: p.clone(), name: name.to_string(), context_window }),
             None => {
                 let hint = match BUILTIN_OPENAI.iter().find(|(n, _, _)| *n == provider) {
                     Some((_, _, var)) => format!("set {var} or add `providers.{provider}` to the config"),
@@ -87,6 +112,27 @@ impl Client {
         }
     }
 
+    /// The targets for `model`: a route (`route/<name>` or a bare route name) or one model.
+    fn plan(&self, model: &str) -> Result<Plan> {
+        let route_name = model.strip_prefix("route/").unwrap_or(model);
+        if let Some(route) = self.inner.routes.get(route_name) {
+            let targets = route
+                .targets
+                .iter()
+                .map(|t| self.target(t.model(), t.context_window()))
+                .collect::<Result<Vec<_>>>()?;
+            return Ok(Plan {
+                route: Some(route_name.to_string()),
+                targets,
+                fallback_on: route.fallback_on.clone().unwrap_or_else(|| self.inner.policy.fallback_on.clone()),
+            });
+        }
+        if model.starts_with("route/") {
+            return Err(Error::config(format!("model `{model}`: no route named `{route_name}` in the config")));
+        }
+        Ok(Plan { route: None, targets: vec![self.target(model, None)?], fallback_on: self.inner.policy.fallback_on.clone() })
+    }
+
     fn options(&self) -> CallOptions {
         CallOptions { stream_idle_timeout: Duration::from_millis(self.inner.policy.stream_idle_timeout_ms) }
     }
@@ -95,106 +141,126 @@ impl Client {
         Duration::from_millis(req.params.timeout_ms.unwrap_or(self.inner.policy.total_timeout_ms))
     }
 
-    /// One non-streaming call.
+    /// One non-streaming call: the route's targets in order, with retries and fallback, inside
+    /// the total budget.
     pub async fn complete(&self, req: Request) -> Result<Response> {
         let mut call = CallRecord::new(&self.inner, &req, false);
-        let (provider, model) = match self.resolve(&req.model) {
-            Ok(r) => r,
+        let plan = match self.plan(&req.model) {
+            Ok(p) => p,
             Err(e) => return Err(call.fail(e)),
         };
-        call.provider = provider.name().to_string();
-        let budget = self.total_budget(&req);
+        call.route = plan.route.clone();
+        let policy = &self.inner.policy;
         let opts = self.options();
-        let started = Instant::now();
-        let result = match tokio::time::timeout(budget, provider.complete(&model, &req, &opts)).await {
-            Ok(r) => r,
-            Err(_) => Err(budget_error(budget, &req.model, provider.name())),
-        };
-        match result {
-            Ok(completion) => {
-                call.attempt(Outcome::Ok, None, started, None, completion.usage.clone());
-                Ok(call.succeed(completion, &req))
-            }
-            Err(e) => {
-                call.attempt(Outcome::Error, Some(&e), started, None, Usage::default());
-                Err(call.fail(e))
+        let mut run = RouteRun::new(&plan, policy, &self.inner.breakers, self.total_budget(&req));
+        while let Some(target) = run.next_target().await {
+            let started = Instant::now();
+            let limit = run.remaining().min(Duration::from_millis(policy.attempt_timeout_ms));
+            let result = match tokio::time::timeout(limit, target.provider.complete(&target.name, &req, &opts)).await {
+                Ok(r) => r,
+                Err(_) => Err(deadline_error(limit, target, "the attempt")),
+            };
+            match result {
+                Ok(completion) => {
+                    run.succeeded(target);
+                    call.attempt(target, Outcome::Ok, None, started, None, completion.usage.clone());
+                    return Ok(call.succeed(completion, &req, target));
+                }
+                Err(e) => {
+                    call.attempt(target, Outcome::Error, Some(&e), started, None, Usage::default());
+                    let silent = e.kind == ErrorKind::Timeout;
+                    run.failed(target, e, silent).await;
+                }
             }
         }
+        Err(call.fail(run.into_error()))
     }
 
-    /// One streaming call. Lazy: nothing is sent until the stream is polled. Dropping the stream
-    /// cancels the request (the connection is closed) and records the call as cancelled.
+    /// One streaming call. Lazy: nothing is sent until the stream is polled. A target that fails
+    /// (before or after its first token) hands over to the next attempt; when the consumer had
+    /// already seen output, a `Restart` event comes first. Dropping the stream cancels the request
+    /// (the connection is closed) and records the call as cancelled.
     pub fn stream(&self, req: Request) -> EventStream {
         let client = self.clone();
         Box::pin(async_stream::stream! {
             let mut call = CallRecord::new(&client.inner, &req, true);
-            let (provider, model) = match client.resolve(&req.model) {
-                Ok(r) => r,
+            let plan = match client.plan(&req.model) {
+                Ok(p) => p,
                 Err(e) => { yield Err(call.fail(e)); return; }
             };
-            call.provider = provider.name().to_string();
-            let budget = client.total_budget(&req);
-            let deadline = tokio::time::Instant::now() + budget;
+            call.route = plan.route.clone();
+            let policy = &client.inner.policy;
             let opts = client.options();
-            let started = Instant::now();
-            let opened = match tokio::time::timeout_at(deadline, provider.stream(&model, &req, &opts)).await {
-                Ok(r) => r,
-                Err(_) => Err(budget_error(budget, &req.model, provider.name())),
-            };
-            let mut events = match opened {
-                Ok(s) => s,
-                Err(e) => {
-                    call.attempt(Outcome::Error, Some(&e), started, None, Usage::default());
-                    yield Err(call.fail(e));
-                    return;
-                }
-            };
-            let mut ttft: Option<Duration> = None;
-            loop {
-                let next = match tokio::time::timeout_at(deadline, events.next()).await {
-                    Ok(n) => n,
-                    Err(_) => Some(Err(budget_error(budget, &req.model, provider.name()))),
+            let ttft_limit = Duration::from_millis(policy.first_token_timeout_ms);
+            let attempt_limit = Duration::from_millis(policy.attempt_timeout_ms);
+            let mut run = RouteRun::new(&plan, policy, &client.inner.breakers, client.total_budget(&req));
+            // The consumer saw output from an attempt that then failed: the next output needs a Restart first.
+            let mut restart_reason: Option<String> = None;
+            while let Some(target) = run.next_target().await {
+                let started = Instant::now();
+                let first_token_by = tokio::time::Instant::now() + run.remaining().min(ttft_limit);
+                let attempt_by = tokio::time::Instant::now() + run.remaining().min(attempt_limit);
+                let mut ttft: Option<Duration> = None;
+                let failure: Error = 'attempt: {
+                    let mut events = match tokio::time::timeout_at(first_token_by, target.provider.stream(&target.name, &req, &opts)).await {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => break 'attempt e,
+                        Err(_) => break 'attempt deadline_error(ttft_limit.min(run.remaining()), target, "the first token"),
+                    };
+                    loop {
+                        let by = if ttft.is_none() { first_token_by } else { attempt_by };
+                        let next = match tokio::time::timeout_at(by, events.next()).await {
+                            Ok(n) => n,
+                            Err(_) if ttft.is_none() => break 'attempt deadline_error(ttft_limit.min(run.remaining()), target, "the first token"),
+                            Err(_) => break 'attempt deadline_error(attempt_limit.min(run.remaining()), target, "the attempt"),
+                        };
+                        let event = match next {
+                            Some(Ok(ProviderEvent::Done(completion))) => {
+                                run.succeeded(target);
+                                call.ttft = ttft;
+                                call.attempt(target, Outcome::Ok, None, started, ttft, completion.usage.clone());
+                                let response = call.succeed(*completion, &req, target);
+                                yield Ok(StreamEvent::Final { response: Box::new(response) });
+                                return;
+                            }
+                            Some(Ok(ProviderEvent::TextDelta(text))) => StreamEvent::TextDelta { text },
+                            Some(Ok(ProviderEvent::ReasoningDelta(text))) => StreamEvent::ReasoningDelta { text },
+                            Some(Ok(ProviderEvent::ToolCallDelta { index, id, name, arguments })) => {
+                                StreamEvent::ToolCallDelta { index, id, name, arguments }
+                            }
+                            Some(Err(e)) => break 'attempt e,
+                            None => break 'attempt Error::new(ErrorKind::Connection, "the provider stream ended before the response was complete")
+                                .with_provider(target.provider.name()).with_model(&target.model),
+                        };
+                        if ttft.is_none() {
+                            ttft = Some(started.elapsed());
+                            if call.ttft.is_none() { call.ttft = ttft; }
+                        }
+                        if let Some(reason) = restart_reason.take() {
+                            yield Ok(StreamEvent::Restart {
+                                model: target.model.clone(),
+                                provider: target.provider.name().to_string(),
+                                reason,
+                            });
+                        }
+                        yield Ok(event);
+                    }
                 };
-                let event = match next {
-                    Some(Ok(ProviderEvent::Done(completion))) => {
-                        call.ttft = ttft;
-                        call.attempt(Outcome::Ok, None, started, ttft, completion.usage.clone());
-                        let response = call.succeed(*completion, &req);
-                        yield Ok(StreamEvent::Final { response: Box::new(response) });
-                        return;
-                    }
-                    Some(Ok(ProviderEvent::TextDelta(text))) => StreamEvent::TextDelta { text },
-                    Some(Ok(ProviderEvent::ReasoningDelta(text))) => StreamEvent::ReasoningDelta { text },
-                    Some(Ok(ProviderEvent::ToolCallDelta { index, id, name, arguments })) => {
-                        StreamEvent::ToolCallDelta { index, id, name, arguments }
-                    }
-                    Some(Err(e)) => {
-                        call.ttft = ttft;
-                        call.attempt(Outcome::Error, Some(&e), started, ttft, Usage::default());
-                        yield Err(call.fail(e));
-                        return;
-                    }
-                    None => {
-                        let e = Error::new(ErrorKind::Connection, "the provider stream ended before the response was complete")
-                            .with_provider(provider.name()).with_model(&req.model);
-                        call.attempt(Outcome::Error, Some(&e), started, ttft, Usage::default());
-                        yield Err(call.fail(e));
-                        return;
-                    }
-                };
-                if ttft.is_none() {
-                    ttft = Some(started.elapsed());
+                call.attempt(target, Outcome::Error, Some(&failure), started, ttft, Usage::default());
+                if ttft.is_some() {
+                    restart_reason = Some(format!("{} failed mid-stream: {}", target.model, failure.message));
                 }
-                yield Ok(event);
+                run.failed(target, failure, ttft.is_none()).await;
             }
+            yield Err(call.fail(run.into_error()));
         })
     }
 }
 
-fn budget_error(budget: Duration, model: &str, provider: &str) -> Error {
-    Error::new(ErrorKind::Timeout, format!("the call exceeded its total budget of {:.1}s", budget.as_secs_f64()))
-        .with_provider(provider)
-        .with_model(model)
+fn deadline_error(limit: Duration, target: &Target, what: &str) -> Error {
+    Error::new(ErrorKind::Timeout, format!("{what} did not complete within {:.1}s", limit.as_secs_f64()))
+        .with_provider(target.provider.name())
+        .with_model(&target.model)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -216,6 +282,7 @@ struct CallRecord {
     request_id: String,
     model: String,
     provider: String,
+    route: Option<String>,
     tags: Map<String, serde_json::Value>,
     streamed: bool,
     started: Instant,
@@ -231,6 +298,7 @@ impl CallRecord {
             request_id: new_request_id(),
             model: req.model.clone(),
             provider: req.model.split_once('/').map(|(p, _)| p.to_string()).unwrap_or_default(),
+            route: None,
             tags: req.params.tags.clone().unwrap_or_default(),
             streamed,
             started: Instant::now(),
@@ -240,9 +308,10 @@ impl CallRecord {
         }
     }
 
-    fn attempt(&mut self, outcome: Outcome, error: Option<&Error>, started: Instant, ttft: Option<Duration>, usage: Usage) {
+    fn attempt(&mut self, target: &Target, outcome: Outcome, error: Option<&Error>, started: Instant, ttft: Option<Duration>, usage: Usage) {
+        self.provider = target.provider.name().to_string();
         self.attempts.push(Attempt {
-            model: self.model.clone(),
+            model: target.model.clone(),
             provider: self.provider.clone(),
             outcome,
             error_kind: error.map(|e| e.kind),
@@ -266,7 +335,7 @@ impl CallRecord {
         self.inner.usage.emit(UsageEvent {
             request_id: self.request_id.clone(),
             parent_id: None,
-            route: None,
+            route: self.route.clone(),
             model: self.model.clone(),
             provider: self.provider.clone(),
             outcome,
@@ -280,7 +349,7 @@ impl CallRecord {
         });
     }
 
-    fn succeed(&mut self, c: Completion, req: &Request) -> Response {
+    fn succeed(&mut self, c: Completion, _req: &Request, target: &Target) -> Response {
         self.emit(Outcome::Ok, None);
         Response {
             id: self.request_id.clone(),
@@ -289,10 +358,10 @@ impl CallRecord {
             message: c.message,
             finish_reason: c.finish_reason,
             usage: c.usage,
-            model: req.model.clone(),
+            model: target.model.clone(),
             provider: self.provider.clone(),
             provider_model: c.provider_model,
-            route: None,
+            route: self.route.clone(),
             latency_ms: ms(self.started.elapsed()),
             ttft_ms: self.ttft.map(ms),
             attempts: std::mem::take(&mut self.attempts),

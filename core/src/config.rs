@@ -6,8 +6,8 @@
 //!   `openai` (OPENAI_API_KEY), `openrouter` (OPENROUTER_API_KEY), `groq`, `together`, `deepseek`,
 //!   `xai` (their `*_API_KEY`), `ollama` (no key, `OLLAMA_BASE_URL` or `http://localhost:11434/v1`),
 //!   and always `mock`.
-//! - `policy.connect_timeout_ms = 10000`, `policy.total_timeout_ms = 600000`,
-//!   `policy.stream_idle_timeout_ms = 60000`.
+//! - `policy`: see [`Policy::default`]: a silent provider, a slow first token or a stalled stream
+//!   moves on after 10 s; two attempts per target; the whole call never exceeds 120 s.
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
@@ -15,7 +15,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::providers::mock::MockModelConfig;
 
 /// A string that never shows itself in `Debug` or `Display`.
@@ -80,23 +80,120 @@ pub struct ProviderConfig {
     pub max_tokens_field: Option<String>,
 }
 
-/// Deadlines and limits. Issue-level resilience settings extend this.
+/// Deadlines, retries and fallback: how one logical call is carried out.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Policy {
     pub connect_timeout_ms: u64,
-    /// The whole call, every attempt included.
+    /// The whole call: every attempt, backoff and fallback included. Never exceeded.
     pub total_timeout_ms: u64,
-    /// A stream with no bytes for this long is failed as stalled.
+    /// One attempt, from sending the request to the last byte.
+    pub attempt_timeout_ms: u64,
+    /// A stream whose first token has not arrived this long after the request was sent moves on.
+    pub first_token_timeout_ms: u64,
+    /// A stream with no bytes for this long is failed as stalled and moves on.
     pub stream_idle_timeout_ms: u64,
+    /// Attempts per target (the first try included).
+    pub max_attempts_per_target: u32,
+    /// Backoff before a retry: full jitter over `min(max, initial * 2^n)`.
+    pub backoff_initial_ms: u64,
+    pub backoff_max_ms: u64,
+    /// The longest provider-requested wait (Retry-After) we sleep; a longer one falls back instead.
+    pub retry_after_cap_ms: u64,
+    /// Error kinds retried on the same target.
+    pub retry_on: Vec<ErrorKind>,
+    /// Error kinds that move on to the route's next target.
+    pub fallback_on: Vec<ErrorKind>,
+    /// Retry a target that timed out without a first token (a silent provider). Off by default.
+    pub retry_silent: bool,
+    pub breaker: BreakerPolicy,
 }
 
 impl Default for Policy {
     fn default() -> Self {
+        use ErrorKind::*;
         Policy {
-            connect_timeout_ms: 10_000,
-            total_timeout_ms: 600_000,
-            stream_idle_timeout_ms: 60_000,
+            connect_timeout_ms: 5_000,
+            total_timeout_ms: 120_000,
+            attempt_timeout_ms: 60_000,
+            first_token_timeout_ms: 10_000,
+            stream_idle_timeout_ms: 10_000,
+            max_attempts_per_target: 2,
+            backoff_initial_ms: 500,
+            backoff_max_ms: 8_000,
+            retry_after_cap_ms: 10_000,
+            retry_on: vec![RateLimited, Overloaded, Server, Timeout, Connection, InvalidResponse],
+            fallback_on: vec![
+                RateLimited,
+                Overloaded,
+                Server,
+                Timeout,
+                Connection,
+                InvalidResponse,
+                ContextWindowExceeded,
+                Quota,
+                Authentication,
+                Permission,
+            ],
+            retry_silent: false,
+            breaker: BreakerPolicy::default(),
+        }
+    }
+}
+
+/// Circuit breaker per target.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerPolicy {
+    pub enabled: bool,
+    /// Consecutive failures that open the breaker.
+    pub failure_threshold: u32,
+    /// How long an open breaker keeps traffic away before one probe is let through.
+    pub cooldown_ms: u64,
+    /// When every target of a route is open, wait for the first to cool down (within the total
+    /// budget) instead of failing at once.
+    pub wait_when_all_open: bool,
+}
+
+impl Default for BreakerPolicy {
+    fn default() -> Self {
+        BreakerPolicy { enabled: true, failure_threshold: 5, cooldown_ms: 15_000, wait_when_all_open: true }
+    }
+}
+
+/// A named group of targets: a request may name a route where it names a model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub targets: Vec<TargetConfig>,
+    /// Overrides `policy.fallback_on` for this route.
+    #[serde(default)]
+    pub fallback_on: Option<Vec<ErrorKind>>,
+}
+
+/// One target of a route: a `provider/model`, optionally with its context window (a
+/// context-window-exceeded error only moves on to a target with a larger one).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TargetConfig {
+    Model(String),
+    Detailed {
+        model: String,
+        #[serde(default)]
+        context_window: Option<u64>,
+    },
+}
+
+impl TargetConfig {
+    pub fn model(&self) -> &str {
+        match self {
+            TargetConfig::Model(m) | TargetConfig::Detailed { model: m, .. } => m,
+        }
+    }
+    pub fn context_window(&self) -> Option<u64> {
+        match self {
+            TargetConfig::Model(_) => None,
+            TargetConfig::Detailed { context_window, .. } => *context_window,
         }
     }
 }
@@ -120,6 +217,9 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     #[serde(default)]
     pub policy: Policy,
+    /// Named routes, addressed as `route/<name>` or by bare name.
+    #[serde(default)]
+    pub routes: BTreeMap<String, RouteConfig>,
     #[serde(default)]
     pub mock: MockConfig,
 }
@@ -134,6 +234,7 @@ impl Default for Config {
             env_providers: true,
             providers: BTreeMap::new(),
             policy: Policy::default(),
+            routes: BTreeMap::new(),
             mock: MockConfig::default(),
         }
     }
@@ -228,6 +329,22 @@ impl Config {
                     )));
                 }
             }
+        }
+        for (name, route) in &self.routes {
+            if route.targets.is_empty() {
+                return Err(Error::config(format!("config key `routes.{name}.targets`: a route needs at least one target")));
+            }
+            for (i, t) in route.targets.iter().enumerate() {
+                if !t.model().contains('/') {
+                    return Err(Error::config(format!(
+                        "config key `routes.{name}.targets[{i}]`: expected `provider/model`, got `{}`",
+                        t.model()
+                    )));
+                }
+            }
+        }
+        if self.policy.max_attempts_per_target == 0 {
+            return Err(Error::config("config key `policy.max_attempts_per_target`: must be at least 1"));
         }
         if self.policy.total_timeout_ms == 0 {
             return Err(Error::config("config key `policy.total_timeout_ms`: must be greater than 0"));

@@ -2,6 +2,7 @@
 //!
 //! The bindings (Python, Node) import only the façade re-exported here: [`Client`], the request,
 //! response, stream, usage and error types, and [`Config`].
+pub mod breaker;
 pub mod client;
 pub mod config;
 pub mod error;
@@ -9,12 +10,15 @@ mod http;
 pub mod message;
 pub mod providers;
 mod redact;
+mod retry;
+mod route;
 pub mod request;
 pub mod response;
 pub mod sse;
 pub mod stream;
 pub mod usage;
 
+pub use breaker::TargetHealth;
 pub use client::Client;
 pub use config::Config;
 pub use error::{Error, ErrorKind, Result};
