@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_util::StreamExt;
 use serde_json::Map;
 
+use crate::balance::{Balancer, Candidate};
 use crate::breaker::{Breakers, TargetHealth};
 use crate::config::{Config, Policy, RouteConfig, BUILTIN_OPENAI};
 use crate::error::{Error, ErrorKind, Result};
@@ -31,6 +32,7 @@ struct Inner {
     routes: BTreeMap<String, RouteConfig>,
     policy: Policy,
     breakers: Breakers,
+    balancer: Arc<Balancer>,
     usage: UsageDispatcher,
 }
 
@@ -52,6 +54,7 @@ impl Client {
                 routes: config.routes,
                 policy: config.policy,
                 breakers,
+                balancer: Arc::new(Balancer::default()),
                 usage: UsageDispatcher::new(on_usage),
             }),
         };
@@ -116,21 +119,38 @@ impl Client {
     fn plan(&self, model: &str) -> Result<Plan> {
         let route_name = model.strip_prefix("route/").unwrap_or(model);
         if let Some(route) = self.inner.routes.get(route_name) {
-            let targets = route
+            let candidates: Vec<Candidate<'_>> = route
                 .targets
                 .iter()
-                .map(|t| self.target(t.model(), t.context_window()))
+                .map(|t| Candidate { model: t.model(), weight: t.weight(), cost_per_mtok: t.cost_per_mtok() })
+                .collect();
+            let targets = self
+                .inner
+                .balancer
+                .order(route.strategy, &candidates)
+                .into_iter()
+                .map(|i| self.target(route.targets[i].model(), route.targets[i].context_window()))
                 .collect::<Result<Vec<_>>>()?;
+            let hedge_delay = route.hedge.as_ref().map(|h| {
+                let p95 = if h.delay.as_deref() == Some("p95") { self.inner.balancer.p95(&targets[0].model) } else { None };
+                p95.or(h.delay_ms.map(Duration::from_millis)).unwrap_or(Duration::from_secs(2))
+            });
             return Ok(Plan {
                 route: Some(route_name.to_string()),
                 targets,
                 fallback_on: route.fallback_on.clone().unwrap_or_else(|| self.inner.policy.fallback_on.clone()),
+                hedge_delay,
             });
         }
         if model.starts_with("route/") {
             return Err(Error::config(format!("model `{model}`: no route named `{route_name}` in the config")));
         }
-        Ok(Plan { route: None, targets: vec![self.target(model, None)?], fallback_on: self.inner.policy.fallback_on.clone() })
+        Ok(Plan {
+            route: None,
+            targets: vec![self.target(model, None)?],
+            fallback_on: self.inner.policy.fallback_on.clone(),
+            hedge_delay: None,
+        })
     }
 
     fn options(&self) -> CallOptions {
@@ -153,27 +173,110 @@ impl Client {
         let policy = &self.inner.policy;
         let opts = self.options();
         let mut run = RouteRun::new(&plan, policy, &self.inner.breakers, self.total_budget(&req));
+        let mut first = true;
         while let Some(target) = run.next_target().await {
-            let started = Instant::now();
             let limit = run.remaining().min(Duration::from_millis(policy.attempt_timeout_ms));
-            let result = match tokio::time::timeout(limit, target.provider.complete(&target.name, &req, &opts)).await {
-                Ok(r) => r,
-                Err(_) => Err(deadline_error(limit, target, "the attempt")),
+            let hedge = match (first, plan.hedge_delay, run.peek_fallback()) {
+                (true, Some(delay), Some(backup)) if delay < limit => Some((delay, backup)),
+                _ => None,
+            };
+            first = false;
+            let (target, result) = match hedge {
+                None => (target, self.attempt(target, &req, &opts, limit, &mut call).await),
+                Some((delay, backup)) => self.hedged(target, backup, delay, &req, &opts, limit, &mut call).await,
             };
             match result {
                 Ok(completion) => {
                     run.succeeded(target);
-                    call.attempt(target, Outcome::Ok, None, started, None, completion.usage.clone());
                     return Ok(call.succeed(completion, &req, target));
                 }
                 Err(e) => {
-                    call.attempt(target, Outcome::Error, Some(&e), started, None, Usage::default());
                     let silent = e.kind == ErrorKind::Timeout;
                     run.failed(target, e, silent).await;
                 }
             }
         }
         Err(call.fail(run.into_error()))
+    }
+
+    /// One non-streaming attempt on one target, recorded in the call's attempts.
+    async fn attempt(&self, target: &Target, req: &Request, opts: &CallOptions, limit: Duration, call: &mut CallRecord) -> Result<Completion> {
+        let started = Instant::now();
+        let _in_flight = self.inner.balancer.start(&target.model);
+        let result = match tokio::time::timeout(limit, target.provider.complete(&target.name, req, opts)).await {
+            Ok(r) => r,
+            Err(_) => Err(deadline_error(limit, target, "the attempt")),
+        };
+        match &result {
+            Ok(c) => {
+                self.inner.balancer.observe(&target.model, started.elapsed());
+                call.attempt(target, Outcome::Ok, None, started, None, c.usage.clone());
+            }
+            Err(e) => call.attempt(target, Outcome::Error, Some(e), started, None, Usage::default()),
+        }
+        result
+    }
+
+    /// A hedged attempt: `primary` first, and `backup` too when the primary has not answered
+    /// after `delay`. The first success wins; the other request is dropped (its connection
+    /// closed) and recorded as cancelled. When both fail, the primary's error is returned and the
+    /// backup's stays in the attempt list.
+    #[allow(clippy::too_many_arguments)]
+    async fn hedged<'t>(
+        &self,
+        primary: &'t Target,
+        backup: &'t Target,
+        delay: Duration,
+        req: &Request,
+        opts: &CallOptions,
+        limit: Duration,
+        call: &mut CallRecord,
+    ) -> (&'t Target, Result<Completion>) {
+        let started = Instant::now();
+        let run_one = |t: &'t Target| {
+            let balancer = self.inner.balancer.clone();
+            async move {
+                let started = Instant::now();
+                let _in_flight = balancer.start(&t.model);
+                let r = match tokio::time::timeout(limit, t.provider.complete(&t.name, req, opts)).await {
+                    Ok(r) => r,
+                    Err(_) => Err(deadline_error(limit, t, "the attempt")),
+                };
+                if r.is_ok() {
+                    balancer.observe(&t.model, started.elapsed());
+                }
+                (r, started)
+            }
+        };
+        let mut a = Box::pin(run_one(primary));
+        tokio::select! {
+            (r, st) = &mut a => {
+                record(call, primary, &r, st);
+                return (primary, r);
+            }
+            _ = tokio::time::sleep(delay) => {}
+        }
+        let mut b = Box::pin(run_one(backup));
+        let (winner, loser, r, st) = tokio::select! {
+            (r, st) = &mut a => (primary, backup, r, st),
+            (r, st) = &mut b => (backup, primary, r, st),
+        };
+        record(call, winner, &r, st);
+        if r.is_ok() {
+            // The loser is cancelled: dropping its future closes its connection.
+            drop(a);
+            drop(b);
+            call.attempt(loser, Outcome::Cancelled, Some(&Error::cancelled()), started, None, Usage::default());
+            return (winner, r);
+        }
+        // The first to finish failed: the other decides.
+        let (r2, st2) = if std::ptr::eq(winner, primary) { b.await } else { a.await };
+        record(call, loser, &r2, st2);
+        match (r2, std::ptr::eq(winner, primary)) {
+            (Ok(c), _) => (loser, Ok(c)),
+            (Err(_), true) => (primary, r),
+            (Err(e), false) => (primary, Err(e)),
+        }
     }
 
     /// One streaming call. Lazy: nothing is sent until the stream is polled. A target that fails
@@ -201,6 +304,7 @@ impl Client {
                 let first_token_by = tokio::time::Instant::now() + run.remaining().min(ttft_limit);
                 let attempt_by = tokio::time::Instant::now() + run.remaining().min(attempt_limit);
                 let mut ttft: Option<Duration> = None;
+                let in_flight = client.inner.balancer.start(&target.model);
                 let failure: Error = 'attempt: {
                     let mut events = match tokio::time::timeout_at(first_token_by, target.provider.stream(&target.name, &req, &opts)).await {
                         Ok(Ok(s)) => s,
@@ -234,6 +338,7 @@ impl Client {
                         };
                         if ttft.is_none() {
                             ttft = Some(started.elapsed());
+                            client.inner.balancer.observe(&target.model, started.elapsed());
                             if call.ttft.is_none() { call.ttft = ttft; }
                         }
                         if let Some(reason) = restart_reason.take() {
@@ -246,6 +351,7 @@ impl Client {
                         yield Ok(event);
                     }
                 };
+                drop(in_flight);
                 call.attempt(target, Outcome::Error, Some(&failure), started, ttft, Usage::default());
                 if ttft.is_some() {
                     restart_reason = Some(format!("{} failed mid-stream: {}", target.model, failure.message));
@@ -254,6 +360,13 @@ impl Client {
             }
             yield Err(call.fail(run.into_error()));
         })
+    }
+}
+
+fn record(call: &mut CallRecord, target: &Target, r: &Result<Completion>, started: Instant) {
+    match r {
+        Ok(c) => call.attempt(target, Outcome::Ok, None, started, None, c.usage.clone()),
+        Err(e) => call.attempt(target, Outcome::Error, Some(e), started, None, Usage::default()),
     }
 }
 

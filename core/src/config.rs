@@ -166,9 +166,45 @@ impl Default for BreakerPolicy {
 #[serde(deny_unknown_fields)]
 pub struct RouteConfig {
     pub targets: Vec<TargetConfig>,
+    /// How the first target of each call is chosen; the others follow as fallbacks.
+    #[serde(default)]
+    pub strategy: Strategy,
     /// Overrides `policy.fallback_on` for this route.
     #[serde(default)]
     pub fallback_on: Option<Vec<ErrorKind>>,
+    /// Send a backup request to the next target when the first is slow.
+    #[serde(default)]
+    pub hedge: Option<HedgeConfig>,
+}
+
+/// Load-balancing strategy of a route.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Strategy {
+    /// Targets in the order written.
+    #[default]
+    Ordered,
+    /// Random, proportional to each target's `weight` (default 1).
+    Weighted,
+    /// The target with the fewest requests in flight from this client.
+    LeastInFlight,
+    /// The target with the lowest recent latency (EWMA); untried targets first.
+    LowestLatency,
+    /// The target with the lowest declared `cost_per_mtok`.
+    LowestCost,
+}
+
+/// Hedged requests: after `delay_ms` (or the target's recent p95 latency with `delay = "p95"`)
+/// without an answer, the next target is asked too; the first success wins, the other is cancelled.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HedgeConfig {
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
+    /// `"p95"`: the primary's recent 95th-percentile latency (falls back to `delay_ms`, or 2 s,
+    /// until enough samples exist).
+    #[serde(default)]
+    pub delay: Option<String>,
 }
 
 /// One target of a route: a `provider/model`, optionally with its context window (a
@@ -181,6 +217,12 @@ pub enum TargetConfig {
         model: String,
         #[serde(default)]
         context_window: Option<u64>,
+        /// Share of traffic under the `weighted` strategy.
+        #[serde(default)]
+        weight: Option<f64>,
+        /// USD per million tokens, for the `lowest_cost` strategy.
+        #[serde(default)]
+        cost_per_mtok: Option<f64>,
     },
 }
 
@@ -194,6 +236,18 @@ impl TargetConfig {
         match self {
             TargetConfig::Model(_) => None,
             TargetConfig::Detailed { context_window, .. } => *context_window,
+        }
+    }
+    pub fn weight(&self) -> f64 {
+        match self {
+            TargetConfig::Detailed { weight: Some(w), .. } => *w,
+            _ => 1.0,
+        }
+    }
+    pub fn cost_per_mtok(&self) -> Option<f64> {
+        match self {
+            TargetConfig::Model(_) => None,
+            TargetConfig::Detailed { cost_per_mtok, .. } => *cost_per_mtok,
         }
     }
 }
@@ -334,7 +388,18 @@ impl Config {
             if route.targets.is_empty() {
                 return Err(Error::config(format!("config key `routes.{name}.targets`: a route needs at least one target")));
             }
+            if let Some(h) = &route.hedge {
+                if h.delay_ms.is_none() && h.delay.is_none() {
+                    return Err(Error::config(format!("config key `routes.{name}.hedge`: set `delay_ms` or `delay = \"p95\"`")));
+                }
+                if let Some(d) = h.delay.as_deref().filter(|d| *d != "p95") {
+                    return Err(Error::config(format!("config key `routes.{name}.hedge.delay`: expected \"p95\", got `{d}`")));
+                }
+            }
             for (i, t) in route.targets.iter().enumerate() {
+                if !(t.weight() >= 0.0 && t.weight().is_finite()) {
+                    return Err(Error::config(format!("config key `routes.{name}.targets[{i}].weight`: must be a non-negative number")));
+                }
                 if !t.model().contains('/') {
                     return Err(Error::config(format!(
                         "config key `routes.{name}.targets[{i}]`: expected `provider/model`, got `{}`",

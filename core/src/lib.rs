@@ -2,6 +2,7 @@
 //!
 //! The bindings (Python, Node) import only the façade re-exported here: [`Client`], the request,
 //! response, stream, usage and error types, and [`Config`].
+mod balance;
 pub mod breaker;
 pub mod client;
 pub mod config;

@@ -28,6 +28,8 @@ pub(crate) struct Plan {
     pub route: Option<String>,
     pub targets: Vec<Target>,
     pub fallback_on: Vec<ErrorKind>,
+    /// Hedge the first attempt after this delay (routes with `hedge`).
+    pub hedge_delay: Option<Duration>,
 }
 
 /// The walk over a plan's targets for one call.
@@ -109,6 +111,12 @@ impl<'a> RouteRun<'a> {
             self.index = 0;
             self.attempt = 0;
         }
+    }
+
+    /// The target a fallback would move on to, if its breaker lets calls through (for hedging).
+    pub(crate) fn peek_fallback(&self) -> Option<&'a Target> {
+        let t = self.plan.targets.get(self.index + 1)?;
+        self.breakers.admit(&t.model).then_some(t)
     }
 
     /// Time left in the whole call.

@@ -241,3 +241,50 @@ async fn breaker_serves_the_fallback_while_the_primary_is_down_and_returns_after
     assert!(back, "primary never came back: {:?}", c.health());
     assert!(by_key(&s, "primary") <= 8, "probes are bounded: {}", by_key(&s, "primary"));
 }
+
+#[tokio::test]
+async fn hedge_answers_first_and_the_slow_primary_is_cancelled() {
+    let routes = json!({"r": {"targets": ["p/slow;latency_ms=5000;key=slow", "p/fast;text=hedged"], "hedge": {"delay_ms": 200}}});
+    let (s, c) = setup(json!({}), routes).await;
+    let t = Instant::now();
+    let r = c.complete(req("r")).await.unwrap();
+    assert_eq!(r.text, "hedged");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    let outcomes: Vec<_> = r.attempts.iter().map(|a| (a.model.split(';').next().unwrap().to_string(), a.outcome)).collect();
+    assert_eq!(outcomes, vec![("p/fast".to_string(), Outcome::Ok), ("p/slow".to_string(), Outcome::Cancelled)]);
+    // The primary's connection was closed.
+    let mut disconnects = 0;
+    for _ in 0..100 {
+        disconnects = s.stats().client_disconnects;
+        if disconnects >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(disconnects >= 1);
+}
+
+#[tokio::test]
+async fn load_balancing_strategies_pick_the_first_target() {
+    let routes = json!({
+        "weighted": {"strategy": "weighted", "targets": [
+            {"model": "p/never;text=never", "weight": 0.0}, {"model": "p/always;text=always", "weight": 1.0}]},
+        "cheap": {"strategy": "lowest_cost", "targets": [
+            {"model": "p/dear;text=dear", "cost_per_mtok": 15.0}, {"model": "p/cheap;text=cheap", "cost_per_mtok": 0.5}]},
+        "idle": {"strategy": "least_in_flight", "targets": ["p/a;latency_ms=800;text=a", "p/b;text=b"]},
+    });
+    let (_s, c) = setup(json!({}), routes).await;
+    for _ in 0..10 {
+        assert_eq!(c.complete(req("weighted")).await.unwrap().text, "always");
+    }
+    assert_eq!(c.complete(req("cheap")).await.unwrap().text, "cheap");
+    // While a slow call occupies `a`, the next call goes to `b`.
+    let busy = c.complete(req("p/a;latency_ms=800;text=a"));
+    let second = async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        c.complete(req("idle")).await
+    };
+    let (first, second) = tokio::join!(busy, second);
+    assert_eq!(first.unwrap().text, "a");
+    assert_eq!(second.unwrap().text, "b");
+}
