@@ -14,7 +14,7 @@ use crate::breaker::{Breakers, TargetHealth};
 use crate::config::{Config, Policy, RouteConfig, BUILTIN_OPENAI};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::build_http_client;
-use crate::providers::{build_providers, CallOptions, Completion, Provider, ProviderEvent};
+use crate::providers::{build_providers, CallOptions, Completion, Provider, ProviderEvent, ProviderStream};
 use crate::route::{Plan, RouteRun, Target};
 use crate::request::Request;
 use crate::response::{Attempt, Outcome, Response};
@@ -299,24 +299,44 @@ impl Client {
             let mut run = RouteRun::new(&plan, policy, &client.inner.breakers, client.total_budget(&req));
             // The consumer saw output from an attempt that then failed: the next output needs a Restart first.
             let mut restart_reason: Option<String> = None;
+            let mut first = true;
             while let Some(target) = run.next_target().await {
                 let started = Instant::now();
                 let first_token_by = tokio::time::Instant::now() + run.remaining().min(ttft_limit);
                 let attempt_by = tokio::time::Instant::now() + run.remaining().min(attempt_limit);
+                let hedge = match (first, plan.hedge_delay, run.peek_fallback()) {
+                    (true, Some(delay), Some(backup)) => Some((delay, backup)),
+                    _ => None,
+                };
+                first = false;
+                // Open the stream; a hedged first attempt races a backup for the first event.
+                let (target, opened) = match hedge {
+                    None => {
+                        let opened = match tokio::time::timeout_at(first_token_by, target.provider.stream(&target.name, &req, &opts)).await {
+                            Ok(Ok(s)) => Ok((s, None)),
+                            Ok(Err(e)) => Err(e),
+                            Err(_) => Err(deadline_error(ttft_limit.min(run.remaining()), target, "the first token")),
+                        };
+                        (target, opened)
+                    }
+                    Some((delay, backup)) => client.open_hedged(target, backup, delay, &req, &opts, first_token_by, &mut call).await,
+                };
                 let mut ttft: Option<Duration> = None;
                 let in_flight = client.inner.balancer.start(&target.model);
                 let failure: Error = 'attempt: {
-                    let mut events = match tokio::time::timeout_at(first_token_by, target.provider.stream(&target.name, &req, &opts)).await {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => break 'attempt e,
-                        Err(_) => break 'attempt deadline_error(ttft_limit.min(run.remaining()), target, "the first token"),
+                    let (mut events, mut pending) = match opened {
+                        Ok(o) => o,
+                        Err(e) => break 'attempt e,
                     };
                     loop {
                         let by = if ttft.is_none() { first_token_by } else { attempt_by };
-                        let next = match tokio::time::timeout_at(by, events.next()).await {
-                            Ok(n) => n,
-                            Err(_) if ttft.is_none() => break 'attempt deadline_error(ttft_limit.min(run.remaining()), target, "the first token"),
-                            Err(_) => break 'attempt deadline_error(attempt_limit.min(run.remaining()), target, "the attempt"),
+                        let next = match pending.take() {
+                            Some(first_item) => first_item,
+                            None => match tokio::time::timeout_at(by, events.next()).await {
+                                Ok(n) => n,
+                                Err(_) if ttft.is_none() => break 'attempt deadline_error(ttft_limit.min(run.remaining()), target, "the first token"),
+                                Err(_) => break 'attempt deadline_error(attempt_limit.min(run.remaining()), target, "the attempt"),
+                            },
                         };
                         let event = match next {
                             Some(Ok(ProviderEvent::Done(completion))) => {
@@ -360,6 +380,62 @@ impl Client {
             }
             yield Err(call.fail(run.into_error()));
         })
+    }
+}
+
+/// A stream opened, with its first item already read when a hedge race read it.
+type Opened = Result<(ProviderStream, Option<Option<Result<ProviderEvent>>>)>;
+
+impl Client {
+    /// Opens `primary`'s stream; when no first event arrived after `delay`, opens `backup` too.
+    /// The first to deliver an event wins; the other is dropped (connection closed) and recorded
+    /// as cancelled. A failed opener leaves the race to the other.
+    #[allow(clippy::too_many_arguments)]
+    async fn open_hedged<'t>(
+        &self,
+        primary: &'t Target,
+        backup: &'t Target,
+        delay: Duration,
+        req: &Request,
+        opts: &CallOptions,
+        by: tokio::time::Instant,
+        call: &mut CallRecord,
+    ) -> (&'t Target, Opened) {
+        let ttft_limit = by.saturating_duration_since(tokio::time::Instant::now());
+        let open = |t: &'t Target| async move {
+            let started = Instant::now();
+            let r = match tokio::time::timeout_at(by, async {
+                let mut s = t.provider.stream(&t.name, req, opts).await?;
+                let first = s.next().await;
+                Ok::<_, Error>((s, Some(first)))
+            })
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(deadline_error(ttft_limit, t, "the first token")),
+            };
+            (r, started)
+        };
+        let mut a = Box::pin(open(primary));
+        tokio::select! {
+            (r, _) = &mut a => return (primary, r),
+            _ = tokio::time::sleep(delay) => {}
+        }
+        let mut b = Box::pin(open(backup));
+        let (winner, loser, r, st) = tokio::select! {
+            (r, st) = &mut a => (primary, backup, r, st),
+            (r, st) = &mut b => (backup, primary, r, st),
+        };
+        if r.is_ok() {
+            drop(a);
+            drop(b);
+            call.attempt(loser, Outcome::Cancelled, Some(&Error::cancelled()), st, None, Usage::default());
+            return (winner, r);
+        }
+        let failed = r.err().unwrap_or_else(Error::cancelled);
+        call.attempt(winner, Outcome::Error, Some(&failed), st, None, Usage::default());
+        let (r2, _) = if std::ptr::eq(winner, primary) { b.await } else { a.await };
+        (loser, r2)
     }
 }
 

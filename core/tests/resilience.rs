@@ -288,3 +288,26 @@ async fn load_balancing_strategies_pick_the_first_target() {
     assert_eq!(first.unwrap().text, "a");
     assert_eq!(second.unwrap().text, "b");
 }
+
+#[tokio::test]
+async fn hedged_stream_takes_the_first_to_deliver_a_token() {
+    let routes = json!({"r": {"targets": ["p/slow;ttft_ms=5000;words=4", "p/fast;words=6"], "hedge": {"delay_ms": 200}}});
+    let (s, c) = setup(json!({}), routes).await;
+    let t = Instant::now();
+    let (events, err) = stream_all(&c, "r").await;
+    assert!(err.is_none(), "{err:?}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
+    let Some(StreamEvent::Final { response }) = events.last() else { panic!() };
+    assert!(response.model.starts_with("p/fast"));
+    assert_eq!(response.text.split_whitespace().count(), 6);
+    assert!(response.attempts.iter().any(|a| a.model.starts_with("p/slow") && a.outcome == Outcome::Cancelled));
+    let mut disconnects = 0;
+    for _ in 0..100 {
+        disconnects = s.stats().client_disconnects;
+        if disconnects >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(disconnects >= 1, "the slow primary's connection was closed");
+}
