@@ -46,6 +46,8 @@ pub enum ErrorKind {
     InvalidResponse,
     /// Every attempt of a routed call failed; see `attempts`.
     AllAttemptsFailed,
+    /// A bug in polyfuse (a caught panic): please report it.
+    Internal,
 }
 
 impl ErrorKind {
@@ -68,6 +70,7 @@ impl ErrorKind {
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::InvalidResponse => "invalid_response",
             ErrorKind::AllAttemptsFailed => "all_attempts_failed",
+            ErrorKind::Internal => "internal",
         }
     }
 
@@ -89,7 +92,8 @@ impl ErrorKind {
             | ErrorKind::BudgetExceeded
             | ErrorKind::Config
             | ErrorKind::Cancelled
-            | ErrorKind::AllAttemptsFailed => false,
+            | ErrorKind::AllAttemptsFailed
+            | ErrorKind::Internal => false,
         }
     }
 }

@@ -76,6 +76,17 @@ pub struct FunctionCall {
     pub arguments: String,
 }
 
+impl FunctionCall {
+    /// The arguments parsed as JSON; an empty string (a no-argument call) is `{}`. `None` when the
+    /// model wrote invalid JSON: the raw text stays in `arguments`.
+    pub fn parsed_arguments(&self) -> Option<serde_json::Value> {
+        if self.arguments.trim().is_empty() {
+            return Some(serde_json::Value::Object(Default::default()));
+        }
+        serde_json::from_str(&self.arguments).ok()
+    }
+}
+
 /// One chat message.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

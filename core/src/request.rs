@@ -7,16 +7,19 @@ use crate::error::{Error, Result};
 use crate::message::Message;
 
 /// Generation parameters. Unknown names are rejected with an error that names them; fields we do
-/// not model go in `extra`, which is merged into the provider's request body as is.
+/// not model go in `extra`, which is merged into the provider's request body as is. The camelCase
+/// spellings (`maxTokens`, `topP`, ...) are accepted too, so every binding passes its caller's
+/// names straight through.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Params {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "topP")]
     pub top_p: Option<f64>,
     /// Maximum output tokens (sent as `max_completion_tokens` or `max_tokens` per provider).
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "max_completion_tokens")]
+    #[serde(default, skip_serializing_if = "Option::is_none", alias = "max_completion_tokens", alias = "maxTokens", alias = "maxCompletionTokens")]
     pub max_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<Stop>,
@@ -26,13 +29,17 @@ pub struct Params {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tools: Option<Vec<Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "toolChoice")]
     pub tool_choice: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "parallelToolCalls")]
     pub parallel_tool_calls: Option<bool>,
     /// `{type: "json_object"}` or `{type: "json_schema", json_schema: {...}}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "responseFormat")]
     pub response_format: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "reasoningEffort")]
     pub reasoning_effort: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -44,9 +51,11 @@ pub struct Params {
     pub tags: Option<Map<String, Value>>,
     /// Total deadline for this call in milliseconds (overrides the config's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "timeoutMs")]
     pub timeout_ms: Option<u64>,
     /// Keep the provider's raw response body on the Response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "includeRaw")]
     pub include_raw: Option<bool>,
 }
 
@@ -147,6 +156,12 @@ mod tests {
         let r = Request::from_values("mock/echo", json!("hi"), json!({"temperature": 0.2})).unwrap();
         assert_eq!(r.messages, vec![Message::user("hi")]);
         assert_eq!(r.params.temperature, Some(0.2));
+    }
+
+    #[test]
+    fn camel_case_names_are_accepted() {
+        let r = Request::from_values("mock/echo", json!("hi"), json!({"maxTokens": 5, "topP": 0.5, "timeoutMs": 9})).unwrap();
+        assert_eq!((r.params.max_tokens, r.params.top_p, r.params.timeout_ms), (Some(5), Some(0.5), Some(9)));
     }
 
     #[test]

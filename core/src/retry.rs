@@ -61,7 +61,7 @@ pub(crate) fn meaning_rank(kind: ErrorKind) -> u8 {
         Authentication | Permission | Quota | ContentFiltered | ContextWindowExceeded | BudgetExceeded | Config => 3,
         RateLimited | Overloaded | Server | Timeout | Connection | InvalidResponse => 2,
         Cancelled => 4,
-        InvalidRequest | AllAttemptsFailed => 1,
+        InvalidRequest | AllAttemptsFailed | Internal => 1,
     }
 }
 
