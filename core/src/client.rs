@@ -11,7 +11,7 @@ use serde_json::Map;
 
 use crate::balance::{Balancer, Candidate};
 use crate::breaker::{Breakers, TargetHealth};
-use crate::config::{Config, Policy, RouteConfig, BUILTIN_OPENAI};
+use crate::config::{Config, Policy, RouteConfig, BUILTIN_NATIVE, BUILTIN_OPENAI};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::build_http_client;
 use crate::providers::{build_providers, CallOptions, Completion, Provider, ProviderEvent, ProviderStream};
@@ -103,8 +103,13 @@ impl Client {
         match self.inner.providers.get(provider) {
             Some(p) => Ok(Target { model: model.to_string(), provider: p.clone(), name: name.to_string(), context_window }),
             None => {
-                let hint = match BUILTIN_OPENAI.iter().find(|(n, _, _)| *n == provider) {
-                    Some((_, _, var)) => format!("set {var} or add `providers.{provider}` to the config"),
+                let vars: Option<String> = BUILTIN_OPENAI
+                    .iter()
+                    .find(|(n, _, _)| *n == provider)
+                    .map(|(_, _, var)| var.to_string())
+                    .or_else(|| BUILTIN_NATIVE.iter().find(|(n, ..)| *n == provider).map(|(.., vars)| vars.join(" or ")));
+                let hint = match vars {
+                    Some(vars) => format!("set {vars} or add `providers.{provider}` to the config"),
                     None => format!("add `providers.{provider}` (format, base_url, api_key) to the config"),
                 };
                 Err(Error::config(format!(
@@ -555,6 +560,7 @@ impl CallRecord {
             ttft_ms: self.ttft.map(ms),
             attempts: std::mem::take(&mut self.attempts),
             raw: c.raw,
+            reasoning: c.reasoning,
         }
     }
 

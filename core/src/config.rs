@@ -5,7 +5,10 @@
 //! - Built-in providers are registered from the usual environment variables (`env_providers = true`):
 //!   `openai` (OPENAI_API_KEY), `openrouter` (OPENROUTER_API_KEY), `groq`, `together`, `deepseek`,
 //!   `xai` (their `*_API_KEY`), `ollama` (no key, `OLLAMA_BASE_URL` or `http://localhost:11434/v1`),
-//!   and always `mock`.
+//!   `anthropic` (ANTHROPIC_API_KEY, Messages format), `google` (GEMINI_API_KEY or GOOGLE_API_KEY,
+//!   Gemini format), `mistral` (MISTRAL_API_KEY), and always `mock`.
+//! - A provider with format `anthropic`, `gemini` or `mistral` and no `base_url` uses the official
+//!   endpoint of that format.
 //! - `policy`: see [`Policy::default`]: a silent provider, a slow first token or a stalled stream
 //!   moves on after 10 s; two attempts per target; the whole call never exceeds 120 s.
 use std::collections::BTreeMap;
@@ -368,13 +371,9 @@ impl Config {
                         )));
                     }
                 }
+                // One official endpoint per native format: base_url defaults to it.
+                WireFormat::Anthropic | WireFormat::Gemini | WireFormat::Mistral => {}
                 WireFormat::Mock => {}
-                other => {
-                    return Err(Error::config(format!(
-                        "config key `providers.{name}.format`: the `{}` wire format is not available in this version (supported: openai, mock)",
-                        serde_json::to_value(other).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
-                    )))
-                }
             }
             if let Some(url) = &p.base_url {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -427,6 +426,14 @@ pub(crate) const BUILTIN_OPENAI: &[(&str, &str, &str)] = &[
     ("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
     ("xai", "https://api.x.ai/v1", "XAI_API_KEY"),
     ("ollama", "http://localhost:11434/v1", "OLLAMA_API_KEY"),
+];
+
+/// Built-in providers with their own wire format: (name, format, base URL, key variables in order).
+/// Models are `anthropic/...`, `google/...`, `mistral/...`.
+pub(crate) const BUILTIN_NATIVE: &[(&str, WireFormat, &str, &[&str])] = &[
+    ("anthropic", WireFormat::Anthropic, "https://api.anthropic.com/v1", &["ANTHROPIC_API_KEY"]),
+    ("google", WireFormat::Gemini, "https://generativelanguage.googleapis.com/v1beta", &["GEMINI_API_KEY", "GOOGLE_API_KEY"]),
+    ("mistral", WireFormat::Mistral, "https://api.mistral.ai/v1", &["MISTRAL_API_KEY"]),
 ];
 
 fn is_builtin(name: &str) -> bool {

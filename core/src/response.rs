@@ -98,6 +98,9 @@ pub struct Response {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_ms: Option<f64>,
     pub attempts: Vec<Attempt>,
+    /// The model's reasoning / thinking text, when the provider exposes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
     /// The provider's raw body (non-streaming calls with `include_raw`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<Value>,

@@ -9,13 +9,16 @@ use futures_util::future::BoxFuture;
 use futures_util::Stream;
 use serde_json::Value;
 
-use crate::config::{Config, ProviderConfig, Secret, WireFormat, BUILTIN_OPENAI};
+use crate::config::{Config, ProviderConfig, Secret, WireFormat, BUILTIN_NATIVE, BUILTIN_OPENAI};
 use crate::error::{Error, Result};
 use crate::message::{Content, FunctionCall, Message, Role, ToolCall};
 use crate::request::Request;
 use crate::response::FinishReason;
 use crate::usage::Usage;
 
+pub mod anthropic;
+pub mod gemini;
+pub mod mistral;
 pub mod mock;
 pub mod openai;
 
@@ -28,6 +31,9 @@ pub struct Completion {
     pub usage: Usage,
     pub provider_model: Option<String>,
     pub raw: Option<Value>,
+    /// The model's reasoning / thinking text, when the provider exposes it (Anthropic thinking,
+    /// Gemini thought parts, DeepSeek/xAI `reasoning_content`, OpenRouter `reasoning`, Magistral).
+    pub reasoning: Option<String>,
 }
 
 /// One event of a provider stream. A clean stream ends with `Done`; anything else is an error.
@@ -86,8 +92,50 @@ pub(crate) fn build_providers(config: &Config, http: &reqwest::Client) -> Result
             out.insert(name.to_string(), Arc::new(openai::OpenAiProvider::new(name, &pc, http.clone())?));
         }
     }
+    if config.env_providers {
+        for (name, format, base, vars) in BUILTIN_NATIVE {
+            if config.providers.contains_key(*name) {
+                continue;
+            }
+            let Some(key) = vars.iter().find_map(|v| std::env::var(v).ok().filter(|k| !k.is_empty())) else {
+                continue;
+            };
+            let base_env = format!("{}_BASE_URL", name.to_uppercase());
+            let base_url = std::env::var(&base_env).ok().filter(|b| !b.is_empty()).unwrap_or_else(|| base.to_string());
+            let pc = ProviderConfig {
+                format: *format,
+                base_url: Some(base_url),
+                api_key: Some(Secret::new(key)),
+                api_key_env: None,
+                auth_header: None,
+                headers: Default::default(),
+                query: Default::default(),
+                max_tokens_field: None,
+            };
+            out.insert(name.to_string(), native_provider(name, &pc, http)?);
+        }
+    }
     for (name, pc) in &config.providers {
         let provider: Arc<dyn Provider> = match pc.format {
+            WireFormat::Anthropic | WireFormat::Gemini | WireFormat::Mistral => {
+                let mut pc = pc.clone();
+                let builtin = BUILTIN_NATIVE.iter().find(|(_, f, _, _)| *f == pc.format);
+                if pc.base_url.is_none() {
+                    pc.base_url = builtin.map(|(_, _, b, _)| b.to_string());
+                }
+                if pc.api_key.is_none() {
+                    let vars: Vec<String> = match &pc.api_key_env {
+                        Some(v) => vec![v.clone()],
+                        None => BUILTIN_NATIVE
+                            .iter()
+                            .find(|(n, _, _, _)| n == name)
+                            .map(|(_, _, _, vars)| vars.iter().map(|v| v.to_string()).collect())
+                            .unwrap_or_default(),
+                    };
+                    pc.api_key = vars.iter().find_map(|v| std::env::var(v).ok().filter(|k| !k.is_empty())).map(Secret::new);
+                }
+                native_provider(name, &pc, http)?
+            }
             WireFormat::Openai => {
                 let mut pc = pc.clone();
                 if pc.base_url.is_none() {
@@ -102,11 +150,20 @@ pub(crate) fn build_providers(config: &Config, http: &reqwest::Client) -> Result
                 Arc::new(openai::OpenAiProvider::new(name, &pc, http.clone())?)
             }
             WireFormat::Mock => Arc::new(mock::MockProvider::new(name, config.mock.models.clone())),
-            other => return Err(Error::config(format!("config key `providers.{name}.format`: `{other:?}` is not available"))),
         };
         out.insert(name.clone(), provider);
     }
     Ok(out)
+}
+
+/// A provider of one of the native (non-OpenAI) wire formats.
+fn native_provider(name: &str, pc: &ProviderConfig, http: &reqwest::Client) -> Result<Arc<dyn Provider>> {
+    Ok(match pc.format {
+        WireFormat::Anthropic => Arc::new(anthropic::AnthropicProvider::new(name, pc, http.clone())?),
+        WireFormat::Gemini => Arc::new(gemini::GeminiProvider::new(name, pc, http.clone())?),
+        WireFormat::Mistral => Arc::new(mistral::MistralProvider::new(name, pc, http.clone())?),
+        other => return Err(Error::config(format!("config key `providers.{name}.format`: `{other:?}` is not a native format"))),
+    })
 }
 
 /// Assembles a complete assistant message from stream deltas; shared by every wire format.
@@ -162,6 +219,7 @@ impl Accumulator {
             usage: self.usage.unwrap_or_default(),
             provider_model: self.provider_model,
             raw: None,
+            reasoning: (!self.reasoning.is_empty()).then_some(self.reasoning),
         }
     }
 }

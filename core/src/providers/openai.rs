@@ -22,11 +22,14 @@ use crate::usage::Usage;
 
 /// An OpenAI-format endpoint.
 pub struct OpenAiProvider {
-    scope: Arc<Scope>,
+    pub(crate) scope: Arc<Scope>,
     url: String,
     headers: HeaderMap,
     max_tokens_field: &'static str,
     http: reqwest::Client,
+    /// xAI reports `completion_tokens` WITHOUT `reasoning_tokens`; add them back so output
+    /// tokens mean the same everywhere. On for the provider named `xai` or an api.x.ai base URL.
+    reasoning_outside_completion: bool,
 }
 
 impl OpenAiProvider {
@@ -76,7 +79,21 @@ impl OpenAiProvider {
             None if name == "openai" => "max_completion_tokens",
             None => "max_tokens",
         };
-        Ok(OpenAiProvider { scope: Arc::new(Scope { name: name.to_string(), api_key }), url, headers, max_tokens_field, http })
+        let reasoning_outside_completion = name == "xai" || base.contains("://api.x.ai");
+        Ok(OpenAiProvider {
+            scope: Arc::new(Scope { name: name.to_string(), api_key }),
+            url,
+            headers,
+            max_tokens_field,
+            http,
+            reasoning_outside_completion,
+        })
+    }
+
+    /// The request body this provider sends for `req` (as JSON), e.g. to inspect or test it.
+    pub fn request_body(&self, model: &str, req: &Request, stream: bool) -> Result<Value> {
+        let bytes = self.body(model, req, stream)?;
+        serde_json::from_slice(&bytes).map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
     }
 
     fn body(&self, model: &str, req: &Request, stream: bool) -> Result<Vec<u8>> {
@@ -105,25 +122,19 @@ impl OpenAiProvider {
 
     async fn send(&self, model: &str, req: &Request, stream: bool) -> Result<reqwest::Response> {
         let body = self.body(model, req, stream)?;
-        let resp = self
-            .http
-            .post(&self.url)
-            .headers(self.headers.clone())
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| self.scope.tag(transport_error(&e), model))?;
-        let status = resp.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(resp);
+        match self.post(body, model).await? {
+            Ok(resp) => Ok(resp),
+            Err(failed) => Err(self.http_error(failed.status, &failed.headers, &failed.body, model)),
         }
-        let headers = resp.headers().clone();
-        let bytes = resp.bytes().await.unwrap_or_default();
-        Err(self.http_error(status, &headers, &bytes, model))
+    }
+
+    /// Posts a body; a non-2xx answer comes back read in full, for the caller to classify.
+    pub(crate) async fn post(&self, body: Vec<u8>, model: &str) -> Result<std::result::Result<reqwest::Response, HttpFailure>> {
+        post_json(&self.http, &self.url, &self.headers, body, &self.scope, model).await
     }
 
     /// Classifies an HTTP error response: status first, then the body's `type` / `code`.
-    fn http_error(&self, status: u16, headers: &HeaderMap, body: &[u8], model: &str) -> Error {
+    pub(crate) fn http_error(&self, status: u16, headers: &HeaderMap, body: &[u8], model: &str) -> Error {
         let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
         let (mut kind, message, code) = match parsed.and_then(|b| b.error) {
             Some(detail) => {
@@ -149,15 +160,22 @@ impl OpenAiProvider {
 
 }
 
+/// A non-2xx HTTP answer, read in full.
+pub(crate) struct HttpFailure {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
 /// The provider's name and key: what every error it produces is tagged and scrubbed with.
-struct Scope {
-    name: String,
-    api_key: Option<String>,
+pub(crate) struct Scope {
+    pub name: String,
+    pub api_key: Option<String>,
 }
 
 impl Scope {
     /// Scrubs the key out of the message and names the provider and model.
-    fn tag(&self, mut e: Error, model: &str) -> Error {
+    pub(crate) fn tag(&self, mut e: Error, model: &str) -> Error {
         if let Some(k) = &self.api_key {
             e.message = redact(&e.message, k);
         }
@@ -167,13 +185,15 @@ impl Scope {
     /// An error the provider reported inside a 200 response (stream chunk or body).
     fn stream_error(&self, detail: ErrorDetail, model: &str) -> Error {
         let code = detail.code_str();
-        let kind = classify(ErrorKind::Server, code.as_deref(), detail.kind.as_deref(), &detail.message_str());
+        // OpenRouter puts the HTTP status in a numeric `code`, Groq in `status_code`.
+        let by_status = detail.http_status().map(kind_for_status).unwrap_or(ErrorKind::Server);
+        let kind = classify(by_status, code.as_deref(), detail.kind.as_deref(), &detail.message_str());
         self.tag(Error::new(kind, detail.message_str()), model).with_provider_code(code.or(detail.kind))
     }
 }
 
 /// Refines a status-derived kind with OpenAI's error codes.
-fn classify(by_status: ErrorKind, code: Option<&str>, kind: Option<&str>, message: &str) -> ErrorKind {
+pub(crate) fn classify(by_status: ErrorKind, code: Option<&str>, kind: Option<&str>, message: &str) -> ErrorKind {
     let is = |s: &str| code == Some(s) || kind == Some(s);
     if is("insufficient_quota") || is("billing_hard_limit_reached") {
         ErrorKind::Quota
@@ -214,7 +234,7 @@ impl Provider for OpenAiProvider {
 }
 
 impl OpenAiProvider {
-    fn parse_completion(&self, bytes: &[u8], model: &str, include_raw: bool) -> Result<Completion> {
+    pub(crate) fn parse_completion(&self, bytes: &[u8], model: &str, include_raw: bool) -> Result<Completion> {
         let invalid = |e: serde_json::Error| {
             self.scope.tag(Error::new(ErrorKind::InvalidResponse, format!("could not parse the provider's response: {e}")), model)
         };
@@ -226,13 +246,24 @@ impl OpenAiProvider {
             self.scope.tag(Error::new(ErrorKind::InvalidResponse, "the provider's response has no choices"), model)
         })?;
         let wire = choice.message;
+        let tool_calls = wire.tool_calls.unwrap_or_default();
+        let (content, mut reasoning) = match wire.content {
+            Some(c) => {
+                let (text, thinking) = c.split();
+                (Some(text), thinking)
+            }
+            None => (None, String::new()),
+        };
+        for r in [wire.reasoning_content, wire.reasoning].into_iter().flatten() {
+            reasoning.push_str(&r);
+        }
         // A refusal is the answer's text when there is no content.
-        let content = wire.content.or_else(|| wire.refusal.clone().filter(|_| wire.tool_calls.is_empty()));
+        let content = content.or_else(|| wire.refusal.clone().filter(|_| tool_calls.is_empty()));
         let message = Message {
             role: Role::Assistant,
             content: content.map(Content::Text),
             name: None,
-            tool_calls: wire.tool_calls,
+            tool_calls,
             tool_call_id: None,
             refusal: wire.refusal,
         };
@@ -242,15 +273,29 @@ impl OpenAiProvider {
             provider_response_id: resp.id,
             message,
             finish_reason,
-            usage: resp.usage.map(WireUsage::normalize).unwrap_or_default(),
+            usage: resp.usage.map(|u| u.normalize(self.reasoning_outside_completion)).unwrap_or_default(),
             provider_model: resp.model,
             raw,
+            reasoning: (!reasoning.is_empty()).then_some(reasoning),
         })
     }
 
-    fn event_stream(&self, resp: reqwest::Response, model: String, idle: Duration) -> ProviderStream {
+    pub(crate) fn event_stream(&self, resp: reqwest::Response, model: String, idle: Duration) -> ProviderStream {
+        self.events_from(resp.bytes_stream(), model, idle)
+    }
+
+    /// Parses an SSE body given as chunks, exactly as if it had arrived over the wire (replay,
+    /// tests: e.g. one byte per chunk).
+    pub fn replay_sse(&self, model: &str, chunks: Vec<bytes::Bytes>, idle: Duration) -> ProviderStream {
+        self.events_from(futures_util::stream::iter(chunks.into_iter().map(Ok)), model.to_string(), idle)
+    }
+
+    fn events_from<S>(&self, bytes: S, model: String, idle: Duration) -> ProviderStream
+    where
+        S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, reqwest::Error>> + Send + Unpin + 'static,
+    {
         let provider = self.scope.clone();
-        let bytes = resp.bytes_stream();
+        let reasoning_outside_completion = self.reasoning_outside_completion;
         Box::pin(async_stream::stream! {
             let mut events = Box::pin(sse_events(bytes));
             let mut acc = Accumulator::default();
@@ -286,7 +331,7 @@ impl OpenAiProvider {
                 };
                 if ev.event == "error" {
                     let detail = serde_json::from_str::<ErrorBody>(&ev.data).ok().and_then(|b| b.error)
-                        .unwrap_or(ErrorDetail { message: Some(Value::String(ev.data.clone())), kind: None, code: None });
+                        .unwrap_or(ErrorDetail { message: Some(Value::String(ev.data.clone())), kind: None, code: None, status_code: None });
                     yield Err(provider.stream_error(detail, &model));
                     return;
                 }
@@ -320,13 +365,22 @@ impl OpenAiProvider {
                 if acc.response_id.is_none() { acc.response_id = chunk.id.filter(|s| !s.is_empty()); }
                 if acc.provider_model.is_none() { acc.provider_model = chunk.model.filter(|s| !s.is_empty()); }
                 let usage_seen = chunk.usage.is_some();
-                if let Some(u) = chunk.usage { acc.usage = Some(u.normalize()); }
+                if let Some(u) = chunk.usage { acc.usage = Some(u.normalize(reasoning_outside_completion)); }
                 for choice in chunk.choices {
                     if choice.index != 0 { continue; } // n > 1 is not modelled: first choice only
                     let delta = choice.delta;
-                    if let Some(text) = delta.content.filter(|t| !t.is_empty()) {
-                        acc.text.push_str(&text);
-                        yield Ok(ProviderEvent::TextDelta(text));
+                    // Magistral sends content as typed parts: thinking parts are reasoning.
+                    let (content, thinking) = match delta.content {
+                        Some(c) => c.split(),
+                        None => (String::new(), String::new()),
+                    };
+                    if !thinking.is_empty() {
+                        acc.reasoning.push_str(&thinking);
+                        yield Ok(ProviderEvent::ReasoningDelta(thinking));
+                    }
+                    if !content.is_empty() {
+                        acc.text.push_str(&content);
+                        yield Ok(ProviderEvent::TextDelta(content));
                     }
                     if let Some(text) = delta.refusal.filter(|t| !t.is_empty()) {
                         acc.text.push_str(&text);
@@ -362,6 +416,81 @@ impl OpenAiProvider {
 
 }
 
+/// One step of reading a provider's SSE body under the stream-idle deadline (shared by the
+/// Anthropic and Gemini formats).
+pub(crate) enum SseStep {
+    Event(crate::sse::SseEvent),
+    /// The body ended.
+    End,
+    /// Stalled or cut: the error to end the stream with.
+    Failed(Error),
+}
+
+pub(crate) async fn next_sse<S>(events: &mut S, idle: Duration, scope: &Scope, model: &str, chunks: usize) -> SseStep
+where
+    S: futures_util::Stream<Item = std::result::Result<crate::sse::SseEvent, reqwest::Error>> + Unpin,
+{
+    match tokio::time::timeout(idle, events.next()).await {
+        Err(_) => SseStep::Failed(scope.tag(
+            Error::new(ErrorKind::Timeout, format!("the stream stalled: no data for {:.1}s after {chunks} chunks", idle.as_secs_f64())),
+            model,
+        )),
+        Ok(Some(Ok(ev))) => SseStep::Event(ev),
+        Ok(Some(Err(e))) => {
+            let mut err = scope.tag(transport_error(&e), model);
+            err.kind = ErrorKind::Connection;
+            err.message = format!("the stream was cut after {chunks} chunks: {}", err.message);
+            SseStep::Failed(err)
+        }
+        Ok(None) => SseStep::End,
+    }
+}
+
+/// Adds the provider's headers (config `headers`) to `headers`, naming the key on error.
+pub(crate) fn extra_headers(name: &str, pc: &ProviderConfig, headers: &mut HeaderMap) -> Result<()> {
+    for (k, v) in &pc.headers {
+        let hn = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| Error::config(format!("config key `providers.{name}.headers.{k}`: not a valid header name")))?;
+        let hv = HeaderValue::from_str(v)
+            .map_err(|_| Error::config(format!("config key `providers.{name}.headers.{k}`: not a valid header value")))?;
+        headers.insert(hn, hv);
+    }
+    Ok(())
+}
+
+/// A header carrying the bare API key, marked sensitive so it is never logged.
+pub(crate) fn key_header(name: &str, header: &'static str, key: &str, headers: &mut HeaderMap) -> Result<()> {
+    let mut hv = HeaderValue::from_str(key)
+        .map_err(|_| Error::config(format!("config key `providers.{name}.api_key`: contains characters not allowed in a header")))?;
+    hv.set_sensitive(true);
+    headers.insert(HeaderName::from_static(header), hv);
+    Ok(())
+}
+
+/// POSTs a JSON body; a non-2xx answer comes back read in full for the caller to classify.
+pub(crate) async fn post_json(
+    http: &reqwest::Client,
+    url: &str,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+    scope: &Scope,
+    model: &str,
+) -> Result<std::result::Result<reqwest::Response, HttpFailure>> {
+    let resp = http
+        .post(url)
+        .headers(headers.clone())
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| scope.tag(transport_error(&e), model))?;
+    let status = resp.status().as_u16();
+    if (200..300).contains(&status) {
+        return Ok(Ok(resp));
+    }
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.unwrap_or_default().to_vec();
+    Ok(Err(HttpFailure { status, headers, body }))
+}
 
 fn encode(s: &str) -> String {
     let mut out = String::new();
@@ -416,30 +545,39 @@ struct ChatRequest<'a> {
 }
 
 #[derive(Deserialize)]
-struct ErrorBody {
+pub(crate) struct ErrorBody {
     #[serde(default)]
-    error: Option<ErrorDetail>,
+    pub error: Option<ErrorDetail>,
 }
 
 #[derive(Deserialize)]
-struct ErrorDetail {
+pub(crate) struct ErrorDetail {
     #[serde(default)]
     message: Option<Value>,
     #[serde(default, rename = "type")]
     kind: Option<String>,
     #[serde(default)]
     code: Option<Value>,
+    /// Groq, in mid-stream errors.
+    #[serde(default)]
+    status_code: Option<u16>,
 }
 
 impl ErrorDetail {
-    fn message_str(&self) -> String {
+    /// An HTTP status carried inside the error object (mid-stream errors have HTTP 200).
+    fn http_status(&self) -> Option<u16> {
+        let from_code = self.code.as_ref().and_then(Value::as_u64).filter(|c| (400..600).contains(c)).map(|c| c as u16);
+        self.status_code.or(from_code)
+    }
+
+    pub(crate) fn message_str(&self) -> String {
         match &self.message {
             Some(Value::String(s)) => s.clone(),
             Some(v) => v.to_string(),
             None => "the provider reported an error without a message".to_string(),
         }
     }
-    fn code_str(&self) -> Option<String> {
+    pub(crate) fn code_str(&self) -> Option<String> {
         match &self.code {
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
@@ -473,11 +611,61 @@ struct Choice {
 #[derive(Deserialize)]
 struct WireMessage {
     #[serde(default)]
-    content: Option<String>,
+    content: Option<WireContent>,
     #[serde(default)]
     refusal: Option<String>,
+    /// `null` on Mistral and others when there are none.
     #[serde(default)]
-    tool_calls: Vec<ToolCall>,
+    tool_calls: Option<Vec<ToolCall>>,
+    /// DeepSeek, xAI.
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    /// OpenRouter.
+    #[serde(default)]
+    reasoning: Option<String>,
+}
+
+/// Message content as sent back: a string, or (Mistral Magistral) a list of typed parts:
+/// `{type:"text", text}` and `{type:"thinking", thinking:[{type:"text", text}]}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WireContent {
+    Text(String),
+    Parts(Vec<Value>),
+}
+
+impl WireContent {
+    /// (answer text, reasoning text).
+    fn split(self) -> (String, String) {
+        match self {
+            WireContent::Text(t) => (t, String::new()),
+            WireContent::Parts(parts) => {
+                let (mut text, mut thinking) = (String::new(), String::new());
+                for part in &parts {
+                    match part.get("type").and_then(Value::as_str) {
+                        Some("thinking") => match part.get("thinking") {
+                            Some(Value::String(s)) => thinking.push_str(s),
+                            Some(Value::Array(items)) => {
+                                for item in items {
+                                    if let Some(t) = item.get("text").and_then(Value::as_str) {
+                                        thinking.push_str(t);
+                                    }
+                                }
+                            }
+                            _ => {}
+                        },
+                        Some("text") | None => {
+                            if let Some(t) = part.get("text").and_then(Value::as_str) {
+                                text.push_str(t);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                (text, thinking)
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -507,15 +695,23 @@ struct ChunkChoice {
 #[derive(Deserialize, Default)]
 struct Delta {
     #[serde(default)]
-    content: Option<String>,
+    content: Option<WireContent>,
     #[serde(default)]
     refusal: Option<String>,
     #[serde(default)]
     reasoning_content: Option<String>,
     #[serde(default)]
     reasoning: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     tool_calls: Vec<ToolCallDelta>,
+}
+
+fn null_as_empty<'de, D, T>(d: D) -> std::result::Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 #[derive(Deserialize)]
@@ -546,9 +742,15 @@ struct WireUsage {
     prompt_tokens_details: Option<PromptDetails>,
     #[serde(default)]
     completion_tokens_details: Option<CompletionDetails>,
-    /// OpenRouter: the billed amount in USD.
+    /// OpenRouter: the billed amount in USD (a number); Perplexity: `{total_cost, ...}`.
     #[serde(default)]
-    cost: Option<f64>,
+    cost: Option<Value>,
+    /// DeepSeek: cached prompt tokens (a subset of `prompt_tokens`).
+    #[serde(default)]
+    prompt_cache_hit_tokens: Option<u64>,
+    /// xAI: the billed amount in units of 1e-10 USD.
+    #[serde(default)]
+    cost_in_usd_ticks: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -567,16 +769,23 @@ struct CompletionDetails {
 
 impl WireUsage {
     /// OpenAI's convention already matches ours: cached is a subset of prompt, reasoning of completion.
-    fn normalize(self) -> Usage {
+    /// `reasoning_outside_completion` (xAI): completion_tokens excludes reasoning, so add it.
+    fn normalize(self, reasoning_outside_completion: bool) -> Usage {
         let p = self.prompt_tokens_details.unwrap_or_default();
         let c = self.completion_tokens_details.unwrap_or_default();
+        let reasoning = c.reasoning_tokens.unwrap_or(0);
+        let cost_usd = match &self.cost {
+            Some(Value::Number(n)) => n.as_f64(),
+            Some(Value::Object(o)) => o.get("total_cost").and_then(Value::as_f64),
+            _ => self.cost_in_usd_ticks.map(|t| t as f64 / 1e10),
+        };
         Usage {
             input_tokens: self.prompt_tokens,
-            output_tokens: self.completion_tokens,
-            cached_input_tokens: p.cached_tokens.unwrap_or(0),
+            output_tokens: self.completion_tokens + if reasoning_outside_completion { reasoning } else { 0 },
+            cached_input_tokens: p.cached_tokens.or(self.prompt_cache_hit_tokens).unwrap_or(0),
             cache_write_tokens: p.cache_write_tokens.unwrap_or(0),
-            reasoning_tokens: c.reasoning_tokens.unwrap_or(0),
-            cost_usd: self.cost,
+            reasoning_tokens: reasoning,
+            cost_usd,
         }
     }
 }
