@@ -30,7 +30,11 @@ pub(crate) struct InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        let mut stats = self.balancer.stats.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stats = self
+            .balancer
+            .stats
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         if let Some(s) = stats.get_mut(&self.target) {
             s.in_flight = s.in_flight.saturating_sub(1);
         }
@@ -48,7 +52,10 @@ impl Balancer {
     pub(crate) fn start(self: &Arc<Self>, target: &str) -> InFlight {
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         stats.entry(target.to_string()).or_default().in_flight += 1;
-        InFlight { balancer: self.clone(), target: target.to_string() }
+        InFlight {
+            balancer: self.clone(),
+            target: target.to_string(),
+        }
     }
 
     /// Records a successful attempt's latency (time to first token for streams).
@@ -109,13 +116,23 @@ impl Balancer {
             }
             Strategy::LeastInFlight => {
                 let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-                let load = |i: usize| stats.get(candidates[i].model).map(|s| s.in_flight).unwrap_or(0);
+                let load = |i: usize| {
+                    stats
+                        .get(candidates[i].model)
+                        .map(|s| s.in_flight)
+                        .unwrap_or(0)
+                };
                 idx.sort_by_key(|&i| load(i));
             }
             Strategy::LowestLatency => {
                 let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
                 // Untried targets first (so each gets measured), then by EWMA.
-                let lat = |i: usize| stats.get(candidates[i].model).and_then(|s| s.ewma_ms).unwrap_or(-1.0);
+                let lat = |i: usize| {
+                    stats
+                        .get(candidates[i].model)
+                        .and_then(|s| s.ewma_ms)
+                        .unwrap_or(-1.0)
+                };
                 idx.sort_by(|&a, &b| lat(a).total_cmp(&lat(b)));
             }
             Strategy::LowestCost => {
@@ -132,14 +149,24 @@ mod tests {
     use super::*;
 
     fn cands<'a>(models: &'a [&'a str], weights: &[f64]) -> Vec<Candidate<'a>> {
-        models.iter().zip(weights).map(|(m, w)| Candidate { model: m, weight: *w, cost_per_mtok: None }).collect()
+        models
+            .iter()
+            .zip(weights)
+            .map(|(m, w)| Candidate {
+                model: m,
+                weight: *w,
+                cost_per_mtok: None,
+            })
+            .collect()
     }
 
     #[test]
     fn weighted_follows_weights() {
         let b = Balancer::default();
         let c = cands(&["a", "b"], &[3.0, 1.0]);
-        let firsts = (0..4000).filter(|_| b.order(Strategy::Weighted, &c)[0] == 0).count();
+        let firsts = (0..4000)
+            .filter(|_| b.order(Strategy::Weighted, &c)[0] == 0)
+            .count();
         assert!((2700..3300).contains(&firsts), "{firsts}");
         let zero = cands(&["a", "b"], &[0.0, 1.0]);
         assert!((0..200).all(|_| b.order(Strategy::Weighted, &zero)[0] == 1));
@@ -153,7 +180,11 @@ mod tests {
         assert_eq!(b.order(Strategy::LeastInFlight, &c), vec![1, 0]);
         drop(_busy);
         b.observe("a", Duration::from_millis(100));
-        assert_eq!(b.order(Strategy::LowestLatency, &c), vec![1, 0], "untried first");
+        assert_eq!(
+            b.order(Strategy::LowestLatency, &c),
+            vec![1, 0],
+            "untried first"
+        );
         b.observe("b", Duration::from_millis(300));
         assert_eq!(b.order(Strategy::LowestLatency, &c), vec![0, 1]);
     }

@@ -34,7 +34,10 @@ pub(crate) struct Breakers {
 
 impl Breakers {
     pub(crate) fn new(policy: BreakerPolicy) -> Self {
-        Breakers { policy, states: Mutex::new(HashMap::new()) }
+        Breakers {
+            policy,
+            states: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Whether a call may go to `target` now. An expired open breaker admits one probe.
@@ -43,14 +46,17 @@ impl Breakers {
             return true;
         }
         let mut states = self.states.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(s) = states.get_mut(target) else { return true };
+        let Some(s) = states.get_mut(target) else {
+            return true;
+        };
         match s.open_until {
             None => true,
             Some(until) if Instant::now() >= until => {
                 // One probe per cooldown: a probe that never reports back (cancelled) does not
                 // wedge the breaker, the next cooldown admits another.
                 s.probing = true;
-                s.open_until = Some(Instant::now() + Duration::from_millis(self.policy.cooldown_ms));
+                s.open_until =
+                    Some(Instant::now() + Duration::from_millis(self.policy.cooldown_ms));
                 true
             }
             Some(_) => false,
@@ -100,7 +106,12 @@ impl Breakers {
                     Some(u) if u <= now => ("half_open", Some(0)),
                     Some(u) => ("open", Some(u.duration_since(now).as_millis() as u64)),
                 };
-                TargetHealth { target: t.clone(), state, consecutive_failures: s.failures, retry_in_ms }
+                TargetHealth {
+                    target: t.clone(),
+                    state,
+                    consecutive_failures: s.failures,
+                    retry_in_ms,
+                }
             })
             .collect();
         out.sort_by(|a, b| a.target.cmp(&b.target));
@@ -114,7 +125,12 @@ mod tests {
 
     #[test]
     fn opens_after_threshold_probes_after_cooldown_and_closes_on_success() {
-        let b = Breakers::new(BreakerPolicy { enabled: true, failure_threshold: 2, cooldown_ms: 30, wait_when_all_open: true });
+        let b = Breakers::new(BreakerPolicy {
+            enabled: true,
+            failure_threshold: 2,
+            cooldown_ms: 30,
+            wait_when_all_open: true,
+        });
         let t = "p/m";
         b.record(t, false, Some(ErrorKind::Server));
         assert!(b.admit(t));
@@ -131,7 +147,12 @@ mod tests {
 
     #[test]
     fn caller_errors_do_not_open_the_breaker() {
-        let b = Breakers::new(BreakerPolicy { enabled: true, failure_threshold: 1, cooldown_ms: 1000, wait_when_all_open: true });
+        let b = Breakers::new(BreakerPolicy {
+            enabled: true,
+            failure_threshold: 1,
+            cooldown_ms: 1000,
+            wait_when_all_open: true,
+        });
         b.record("p/m", false, Some(ErrorKind::InvalidRequest));
         assert!(b.admit("p/m"));
     }

@@ -14,10 +14,12 @@ use crate::breaker::{Breakers, TargetHealth};
 use crate::config::{Config, Policy, RouteConfig, BUILTIN_NATIVE, BUILTIN_OPENAI};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::build_http_client;
-use crate::providers::{build_providers, CallOptions, Completion, Provider, ProviderEvent, ProviderStream};
-use crate::route::{Plan, RouteRun, Target};
+use crate::providers::{
+    build_providers, CallOptions, Completion, Provider, ProviderEvent, ProviderStream,
+};
 use crate::request::Request;
 use crate::response::{Attempt, Outcome, Response};
+use crate::route::{Plan, RouteRun, Target};
 use crate::stream::{EventStream, StreamEvent};
 use crate::usage::{Usage, UsageCallback, UsageDispatcher, UsageEvent};
 
@@ -38,7 +40,9 @@ struct Inner {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("providers", &self.provider_names()).finish()
+        f.debug_struct("Client")
+            .field("providers", &self.provider_names())
+            .finish()
     }
 }
 
@@ -62,7 +66,10 @@ impl Client {
         for (name, route) in &client.inner.routes {
             for (i, t) in route.targets.iter().enumerate() {
                 client.target(t.model(), t.context_window()).map_err(|e| {
-                    Error::config(format!("config key `routes.{name}.targets[{i}]`: {}", e.message))
+                    Error::config(format!(
+                        "config key `routes.{name}.targets[{i}]`: {}",
+                        e.message
+                    ))
                 })?;
             }
         }
@@ -98,19 +105,33 @@ impl Client {
             ))
         })?;
         if name.is_empty() {
-            return Err(Error::invalid_request(format!("model `{model}`: the model name after `{provider}/` is empty")));
+            return Err(Error::invalid_request(format!(
+                "model `{model}`: the model name after `{provider}/` is empty"
+            )));
         }
         match self.inner.providers.get(provider) {
-            Some(p) => Ok(Target { model: model.to_string(), provider: p.clone(), name: name.to_string(), context_window }),
+            Some(p) => Ok(Target {
+                model: model.to_string(),
+                provider: p.clone(),
+                name: name.to_string(),
+                context_window,
+            }),
             None => {
                 let vars: Option<String> = BUILTIN_OPENAI
                     .iter()
                     .find(|(n, _, _)| *n == provider)
                     .map(|(_, _, var)| var.to_string())
-                    .or_else(|| BUILTIN_NATIVE.iter().find(|(n, ..)| *n == provider).map(|(.., vars)| vars.join(" or ")));
+                    .or_else(|| {
+                        BUILTIN_NATIVE
+                            .iter()
+                            .find(|(n, ..)| *n == provider)
+                            .map(|(.., vars)| vars.join(" or "))
+                    });
                 let hint = match vars {
                     Some(vars) => format!("set {vars} or add `providers.{provider}` to the config"),
-                    None => format!("add `providers.{provider}` (format, base_url, api_key) to the config"),
+                    None => format!(
+                        "add `providers.{provider}` (format, base_url, api_key) to the config"
+                    ),
                 };
                 Err(Error::config(format!(
                     "model `{model}`: provider `{provider}` is not configured ({hint}); configured: {}",
@@ -127,7 +148,11 @@ impl Client {
             let candidates: Vec<Candidate<'_>> = route
                 .targets
                 .iter()
-                .map(|t| Candidate { model: t.model(), weight: t.weight(), cost_per_mtok: t.cost_per_mtok() })
+                .map(|t| Candidate {
+                    model: t.model(),
+                    weight: t.weight(),
+                    cost_per_mtok: t.cost_per_mtok(),
+                })
                 .collect();
             let targets = self
                 .inner
@@ -137,18 +162,28 @@ impl Client {
                 .map(|i| self.target(route.targets[i].model(), route.targets[i].context_window()))
                 .collect::<Result<Vec<_>>>()?;
             let hedge_delay = route.hedge.as_ref().map(|h| {
-                let p95 = if h.delay.as_deref() == Some("p95") { self.inner.balancer.p95(&targets[0].model) } else { None };
-                p95.or(h.delay_ms.map(Duration::from_millis)).unwrap_or(Duration::from_secs(2))
+                let p95 = if h.delay.as_deref() == Some("p95") {
+                    self.inner.balancer.p95(&targets[0].model)
+                } else {
+                    None
+                };
+                p95.or(h.delay_ms.map(Duration::from_millis))
+                    .unwrap_or(Duration::from_secs(2))
             });
             return Ok(Plan {
                 route: Some(route_name.to_string()),
                 targets,
-                fallback_on: route.fallback_on.clone().unwrap_or_else(|| self.inner.policy.fallback_on.clone()),
+                fallback_on: route
+                    .fallback_on
+                    .clone()
+                    .unwrap_or_else(|| self.inner.policy.fallback_on.clone()),
                 hedge_delay,
             });
         }
         if model.starts_with("route/") {
-            return Err(Error::config(format!("model `{model}`: no route named `{route_name}` in the config")));
+            return Err(Error::config(format!(
+                "model `{model}`: no route named `{route_name}` in the config"
+            )));
         }
         Ok(Plan {
             route: None,
@@ -159,11 +194,17 @@ impl Client {
     }
 
     fn options(&self) -> CallOptions {
-        CallOptions { stream_idle_timeout: Duration::from_millis(self.inner.policy.stream_idle_timeout_ms) }
+        CallOptions {
+            stream_idle_timeout: Duration::from_millis(self.inner.policy.stream_idle_timeout_ms),
+        }
     }
 
     fn total_budget(&self, req: &Request) -> Duration {
-        Duration::from_millis(req.params.timeout_ms.unwrap_or(self.inner.policy.total_timeout_ms))
+        Duration::from_millis(
+            req.params
+                .timeout_ms
+                .unwrap_or(self.inner.policy.total_timeout_ms),
+        )
     }
 
     /// One non-streaming call: the route's targets in order, with retries and fallback, inside
@@ -180,15 +221,23 @@ impl Client {
         let mut run = RouteRun::new(&plan, policy, &self.inner.breakers, self.total_budget(&req));
         let mut first = true;
         while let Some(target) = run.next_target().await {
-            let limit = run.remaining().min(Duration::from_millis(policy.attempt_timeout_ms));
+            let limit = run
+                .remaining()
+                .min(Duration::from_millis(policy.attempt_timeout_ms));
             let hedge = match (first, plan.hedge_delay, run.peek_fallback()) {
                 (true, Some(delay), Some(backup)) if delay < limit => Some((delay, backup)),
                 _ => None,
             };
             first = false;
             let (target, result) = match hedge {
-                None => (target, self.attempt(target, &req, &opts, limit, &mut call).await),
-                Some((delay, backup)) => self.hedged(target, backup, delay, &req, &opts, limit, &mut call).await,
+                None => (
+                    target,
+                    self.attempt(target, &req, &opts, limit, &mut call).await,
+                ),
+                Some((delay, backup)) => {
+                    self.hedged(target, backup, delay, &req, &opts, limit, &mut call)
+                        .await
+                }
             };
             match result {
                 Ok(completion) => {
@@ -205,19 +254,38 @@ impl Client {
     }
 
     /// One non-streaming attempt on one target, recorded in the call's attempts.
-    async fn attempt(&self, target: &Target, req: &Request, opts: &CallOptions, limit: Duration, call: &mut CallRecord) -> Result<Completion> {
+    async fn attempt(
+        &self,
+        target: &Target,
+        req: &Request,
+        opts: &CallOptions,
+        limit: Duration,
+        call: &mut CallRecord,
+    ) -> Result<Completion> {
         let started = Instant::now();
         let _in_flight = self.inner.balancer.start(&target.model);
-        let result = match tokio::time::timeout(limit, target.provider.complete(&target.name, req, opts)).await {
-            Ok(r) => r,
-            Err(_) => Err(deadline_error(limit, target, "the attempt")),
-        };
+        let result =
+            match tokio::time::timeout(limit, target.provider.complete(&target.name, req, opts))
+                .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(deadline_error(limit, target, "the attempt")),
+            };
         match &result {
             Ok(c) => {
-                self.inner.balancer.observe(&target.model, started.elapsed());
+                self.inner
+                    .balancer
+                    .observe(&target.model, started.elapsed());
                 call.attempt(target, Outcome::Ok, None, started, None, c.usage.clone());
             }
-            Err(e) => call.attempt(target, Outcome::Error, Some(e), started, None, Usage::default()),
+            Err(e) => call.attempt(
+                target,
+                Outcome::Error,
+                Some(e),
+                started,
+                None,
+                Usage::default(),
+            ),
         }
         result
     }
@@ -243,7 +311,9 @@ impl Client {
             async move {
                 let started = Instant::now();
                 let _in_flight = balancer.start(&t.model);
-                let r = match tokio::time::timeout(limit, t.provider.complete(&t.name, req, opts)).await {
+                let r = match tokio::time::timeout(limit, t.provider.complete(&t.name, req, opts))
+                    .await
+                {
                     Ok(r) => r,
                     Err(_) => Err(deadline_error(limit, t, "the attempt")),
                 };
@@ -271,11 +341,22 @@ impl Client {
             // The loser is cancelled: dropping its future closes its connection.
             drop(a);
             drop(b);
-            call.attempt(loser, Outcome::Cancelled, Some(&Error::cancelled()), started, None, Usage::default());
+            call.attempt(
+                loser,
+                Outcome::Cancelled,
+                Some(&Error::cancelled()),
+                started,
+                None,
+                Usage::default(),
+            );
             return (winner, r);
         }
         // The first to finish failed: the other decides.
-        let (r2, st2) = if std::ptr::eq(winner, primary) { b.await } else { a.await };
+        let (r2, st2) = if std::ptr::eq(winner, primary) {
+            b.await
+        } else {
+            a.await
+        };
         record(call, loser, &r2, st2);
         match (r2, std::ptr::eq(winner, primary)) {
             (Ok(c), _) => (loser, Ok(c)),
@@ -434,12 +515,30 @@ impl Client {
         if r.is_ok() {
             drop(a);
             drop(b);
-            call.attempt(loser, Outcome::Cancelled, Some(&Error::cancelled()), st, None, Usage::default());
+            call.attempt(
+                loser,
+                Outcome::Cancelled,
+                Some(&Error::cancelled()),
+                st,
+                None,
+                Usage::default(),
+            );
             return (winner, r);
         }
         let failed = r.err().unwrap_or_else(Error::cancelled);
-        call.attempt(winner, Outcome::Error, Some(&failed), st, None, Usage::default());
-        let (r2, _) = if std::ptr::eq(winner, primary) { b.await } else { a.await };
+        call.attempt(
+            winner,
+            Outcome::Error,
+            Some(&failed),
+            st,
+            None,
+            Usage::default(),
+        );
+        let (r2, _) = if std::ptr::eq(winner, primary) {
+            b.await
+        } else {
+            a.await
+        };
         (loser, r2)
     }
 }
@@ -447,14 +546,24 @@ impl Client {
 fn record(call: &mut CallRecord, target: &Target, r: &Result<Completion>, started: Instant) {
     match r {
         Ok(c) => call.attempt(target, Outcome::Ok, None, started, None, c.usage.clone()),
-        Err(e) => call.attempt(target, Outcome::Error, Some(e), started, None, Usage::default()),
+        Err(e) => call.attempt(
+            target,
+            Outcome::Error,
+            Some(e),
+            started,
+            None,
+            Usage::default(),
+        ),
     }
 }
 
 fn deadline_error(limit: Duration, target: &Target, what: &str) -> Error {
-    Error::new(ErrorKind::Timeout, format!("{what} did not complete within {:.1}s", limit.as_secs_f64()))
-        .with_provider(target.provider.name())
-        .with_model(&target.model)
+    Error::new(
+        ErrorKind::Timeout,
+        format!("{what} did not complete within {:.1}s", limit.as_secs_f64()),
+    )
+    .with_provider(target.provider.name())
+    .with_model(&target.model)
 }
 
 fn ms(d: Duration) -> f64 {
@@ -464,7 +573,10 @@ fn ms(d: Duration) -> f64 {
 /// A fresh polyfuse request id: time-ordered and unique within the process.
 fn new_request_id() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("pf-{nanos:x}-{n:x}")
 }
@@ -491,7 +603,11 @@ impl CallRecord {
             inner: inner.clone(),
             request_id: new_request_id(),
             model: req.model.clone(),
-            provider: req.model.split_once('/').map(|(p, _)| p.to_string()).unwrap_or_default(),
+            provider: req
+                .model
+                .split_once('/')
+                .map(|(p, _)| p.to_string())
+                .unwrap_or_default(),
             route: None,
             tags: req.params.tags.clone().unwrap_or_default(),
             streamed,
@@ -502,7 +618,15 @@ impl CallRecord {
         }
     }
 
-    fn attempt(&mut self, target: &Target, outcome: Outcome, error: Option<&Error>, started: Instant, ttft: Option<Duration>, usage: Usage) {
+    fn attempt(
+        &mut self,
+        target: &Target,
+        outcome: Outcome,
+        error: Option<&Error>,
+        started: Instant,
+        ttft: Option<Duration>,
+        usage: Usage,
+    ) {
         self.provider = target.provider.name().to_string();
         self.attempts.push(Attempt {
             model: target.model.clone(),
@@ -565,7 +689,11 @@ impl CallRecord {
     }
 
     fn fail(&mut self, mut e: Error) -> Error {
-        let outcome = if e.kind == ErrorKind::Cancelled { Outcome::Cancelled } else { Outcome::Error };
+        let outcome = if e.kind == ErrorKind::Cancelled {
+            Outcome::Cancelled
+        } else {
+            Outcome::Error
+        };
         self.emit(outcome, Some(e.kind));
         e.attempts = std::mem::take(&mut self.attempts);
         if e.model.is_none() {

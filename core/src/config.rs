@@ -125,7 +125,14 @@ impl Default for Policy {
             backoff_initial_ms: 500,
             backoff_max_ms: 8_000,
             retry_after_cap_ms: 10_000,
-            retry_on: vec![RateLimited, Overloaded, Server, Timeout, Connection, InvalidResponse],
+            retry_on: vec![
+                RateLimited,
+                Overloaded,
+                Server,
+                Timeout,
+                Connection,
+                InvalidResponse,
+            ],
             fallback_on: vec![
                 RateLimited,
                 Overloaded,
@@ -160,7 +167,12 @@ pub struct BreakerPolicy {
 
 impl Default for BreakerPolicy {
     fn default() -> Self {
-        BreakerPolicy { enabled: true, failure_threshold: 5, cooldown_ms: 15_000, wait_when_all_open: true }
+        BreakerPolicy {
+            enabled: true,
+            failure_threshold: 5,
+            cooldown_ms: 15_000,
+            wait_when_all_open: true,
+        }
     }
 }
 
@@ -243,7 +255,9 @@ impl TargetConfig {
     }
     pub fn weight(&self) -> f64 {
         match self {
-            TargetConfig::Detailed { weight: Some(w), .. } => *w,
+            TargetConfig::Detailed {
+                weight: Some(w), ..
+            } => *w,
             _ => 1.0,
         }
     }
@@ -304,7 +318,10 @@ impl Config {
     }
 
     /// As [`Config::from_value`], with a custom environment lookup (for tests).
-    pub fn from_value_with_env(mut value: Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
+    pub fn from_value_with_env(
+        mut value: Value,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config> {
         if !value.is_object() {
             return Err(Error::config(format!(
                 "config: expected an object (dict) at the top level, got {}",
@@ -328,9 +345,16 @@ impl Config {
     /// Parses a JSON or TOML document given as text; `format` is `json` or `toml`.
     pub fn from_str(text: &str, format: &str) -> Result<Config> {
         let value: Value = match format {
-            "json" => serde_json::from_str(text).map_err(|e| Error::config(format!("config (JSON): {e}")))?,
-            "toml" => toml::from_str(text).map_err(|e| Error::config(format!("config (TOML): {e}")))?,
-            other => return Err(Error::config(format!("config: unknown format `{other}`, expected json or toml"))),
+            "json" => serde_json::from_str(text)
+                .map_err(|e| Error::config(format!("config (JSON): {e}")))?,
+            "toml" => {
+                toml::from_str(text).map_err(|e| Error::config(format!("config (TOML): {e}")))?
+            }
+            other => {
+                return Err(Error::config(format!(
+                    "config: unknown format `{other}`, expected json or toml"
+                )))
+            }
         };
         Self::from_value(value)
     }
@@ -385,14 +409,20 @@ impl Config {
         }
         for (name, route) in &self.routes {
             if route.targets.is_empty() {
-                return Err(Error::config(format!("config key `routes.{name}.targets`: a route needs at least one target")));
+                return Err(Error::config(format!(
+                    "config key `routes.{name}.targets`: a route needs at least one target"
+                )));
             }
             if let Some(h) = &route.hedge {
                 if h.delay_ms.is_none() && h.delay.is_none() {
-                    return Err(Error::config(format!("config key `routes.{name}.hedge`: set `delay_ms` or `delay = \"p95\"`")));
+                    return Err(Error::config(format!(
+                        "config key `routes.{name}.hedge`: set `delay_ms` or `delay = \"p95\"`"
+                    )));
                 }
                 if let Some(d) = h.delay.as_deref().filter(|d| *d != "p95") {
-                    return Err(Error::config(format!("config key `routes.{name}.hedge.delay`: expected \"p95\", got `{d}`")));
+                    return Err(Error::config(format!(
+                        "config key `routes.{name}.hedge.delay`: expected \"p95\", got `{d}`"
+                    )));
                 }
             }
             for (i, t) in route.targets.iter().enumerate() {
@@ -408,10 +438,14 @@ impl Config {
             }
         }
         if self.policy.max_attempts_per_target == 0 {
-            return Err(Error::config("config key `policy.max_attempts_per_target`: must be at least 1"));
+            return Err(Error::config(
+                "config key `policy.max_attempts_per_target`: must be at least 1",
+            ));
         }
         if self.policy.total_timeout_ms == 0 {
-            return Err(Error::config("config key `policy.total_timeout_ms`: must be greater than 0"));
+            return Err(Error::config(
+                "config key `policy.total_timeout_ms`: must be greater than 0",
+            ));
         }
         Ok(())
     }
@@ -420,10 +454,22 @@ impl Config {
 /// Built-in OpenAI-format providers: (name, base URL, key variable).
 pub(crate) const BUILTIN_OPENAI: &[(&str, &str, &str)] = &[
     ("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
-    ("openrouter", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+    (
+        "openrouter",
+        "https://openrouter.ai/api/v1",
+        "OPENROUTER_API_KEY",
+    ),
     ("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
-    ("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
-    ("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY"),
+    (
+        "together",
+        "https://api.together.xyz/v1",
+        "TOGETHER_API_KEY",
+    ),
+    (
+        "deepseek",
+        "https://api.deepseek.com/v1",
+        "DEEPSEEK_API_KEY",
+    ),
     ("xai", "https://api.x.ai/v1", "XAI_API_KEY"),
     ("ollama", "http://localhost:11434/v1", "OLLAMA_API_KEY"),
 ];
@@ -431,9 +477,24 @@ pub(crate) const BUILTIN_OPENAI: &[(&str, &str, &str)] = &[
 /// Built-in providers with their own wire format: (name, format, base URL, key variables in order).
 /// Models are `anthropic/...`, `google/...`, `mistral/...`.
 pub(crate) const BUILTIN_NATIVE: &[(&str, WireFormat, &str, &[&str])] = &[
-    ("anthropic", WireFormat::Anthropic, "https://api.anthropic.com/v1", &["ANTHROPIC_API_KEY"]),
-    ("google", WireFormat::Gemini, "https://generativelanguage.googleapis.com/v1beta", &["GEMINI_API_KEY", "GOOGLE_API_KEY"]),
-    ("mistral", WireFormat::Mistral, "https://api.mistral.ai/v1", &["MISTRAL_API_KEY"]),
+    (
+        "anthropic",
+        WireFormat::Anthropic,
+        "https://api.anthropic.com/v1",
+        &["ANTHROPIC_API_KEY"],
+    ),
+    (
+        "google",
+        WireFormat::Gemini,
+        "https://generativelanguage.googleapis.com/v1beta",
+        &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
+    ),
+    (
+        "mistral",
+        WireFormat::Mistral,
+        "https://api.mistral.ai/v1",
+        &["MISTRAL_API_KEY"],
+    ),
 ];
 
 fn is_builtin(name: &str) -> bool {
@@ -441,10 +502,15 @@ fn is_builtin(name: &str) -> bool {
 }
 
 /// Expands `${NAME}` / `${NAME:-default}` in every string of the document.
-fn expand_env(v: &mut Value, path: &mut Vec<String>, env: &dyn Fn(&str) -> Option<String>) -> Result<()> {
+fn expand_env(
+    v: &mut Value,
+    path: &mut Vec<String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<()> {
     match v {
         Value::String(s) if s.contains("${") => {
-            *s = expand_str(s, env).map_err(|msg| Error::config(format!("config key `{}`: {msg}", path.join("."))))?;
+            *s = expand_str(s, env)
+                .map_err(|msg| Error::config(format!("config key `{}`: {msg}", path.join("."))))?;
         }
         Value::Array(items) => {
             for (i, item) in items.iter_mut().enumerate() {
@@ -465,20 +531,27 @@ fn expand_env(v: &mut Value, path: &mut Vec<String>, env: &dyn Fn(&str) -> Optio
     Ok(())
 }
 
-fn expand_str(s: &str, env: &dyn Fn(&str) -> Option<String>) -> std::result::Result<String, String> {
+fn expand_str(
+    s: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> std::result::Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let end = after.find('}').ok_or_else(|| format!("unterminated `${{` in `{s}`"))?;
+        let end = after
+            .find('}')
+            .ok_or_else(|| format!("unterminated `${{` in `{s}`"))?;
         let expr = &after[..end];
         let (name, default) = match expr.split_once(":-") {
             Some((n, d)) => (n, Some(d)),
             None => (expr, None),
         };
         if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!("`${{{expr}}}` is not a valid environment variable reference"));
+            return Err(format!(
+                "`${{{expr}}}` is not a valid environment variable reference"
+            ));
         }
         match (env(name), default) {
             (Some(val), _) => out.push_str(&val),
@@ -520,17 +593,29 @@ mod tests {
             &env,
         )
         .unwrap_err();
-        assert!(e.message.contains("providers.local.api_key"), "{}", e.message);
+        assert!(
+            e.message.contains("providers.local.api_key"),
+            "{}",
+            e.message
+        );
         assert!(e.message.contains("NOPE"), "{}", e.message);
     }
 
     #[test]
     fn wrong_type_names_key_path() {
         let e = Config::from_value(json!({"policy": {"connect_timeout_ms": "soon"}})).unwrap_err();
-        assert!(e.message.contains("policy.connect_timeout_ms"), "{}", e.message);
+        assert!(
+            e.message.contains("policy.connect_timeout_ms"),
+            "{}",
+            e.message
+        );
         let e = Config::from_value(json!({"providers": {"x": {"format": "openai", "base_url": "http://h/v1", "bogus": 1}}}))
             .unwrap_err();
-        assert!(e.message.contains("providers.x") && e.message.contains("bogus"), "{}", e.message);
+        assert!(
+            e.message.contains("providers.x") && e.message.contains("bogus"),
+            "{}",
+            e.message
+        );
     }
 
     #[test]

@@ -25,7 +25,11 @@ pub(crate) fn build_http_client(policy: &Policy) -> Result<reqwest::Client> {
 
 /// The provider's wait hint: `retry-after-ms`, then `retry-after` (seconds or an HTTP date).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    if let Some(ms) = headers.get("retry-after-ms").and_then(|v| v.to_str().ok()).and_then(|s| s.trim().parse::<f64>().ok()) {
+    if let Some(ms) = headers
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+    {
         if ms.is_finite() && ms >= 0.0 {
             return Some(Duration::from_secs_f64(ms / 1000.0));
         }
@@ -35,7 +39,10 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
     }
     let when = httpdate::parse_http_date(v).ok()?;
-    Some(when.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+    Some(
+        when.duration_since(SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
 }
 
 /// `x-should-retry: true|false`, when the provider says.
@@ -50,7 +57,12 @@ pub(crate) fn should_retry(headers: &HeaderMap) -> Option<bool> {
 pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
     ["x-request-id", "request-id", "x-goog-request-id"]
         .iter()
-        .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()).map(String::from))
+        .find_map(|h| {
+            headers
+                .get(*h)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)
+        })
 }
 
 /// The meaning of an HTTP error status before the body is read.
@@ -71,7 +83,11 @@ pub(crate) fn kind_for_status(status: u16) -> ErrorKind {
 
 /// Maps a transport error (connect, reset, body read) to a polyfuse error.
 pub(crate) fn transport_error(e: &reqwest::Error) -> Error {
-    let kind = if e.is_timeout() { ErrorKind::Timeout } else { ErrorKind::Connection };
+    let kind = if e.is_timeout() {
+        ErrorKind::Timeout
+    } else {
+        ErrorKind::Connection
+    };
     // Without the URL: it may carry a key in its query string.
     let mut msg = e.to_string();
     if let Some(url) = e.url() {
@@ -102,6 +118,9 @@ mod tests {
         let future = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
         h.insert("retry-after", HeaderValue::from_str(&future).unwrap());
         let d = retry_after(&h).unwrap();
-        assert!(d > Duration::from_secs(27) && d <= Duration::from_secs(30), "{d:?}");
+        assert!(
+            d > Duration::from_secs(27) && d <= Duration::from_secs(30),
+            "{d:?}"
+        );
     }
 }

@@ -43,19 +43,27 @@ mod tests {
     #[test]
     fn full_short_and_masked_keys_are_removed() {
         let key = "sk-bad-1234567890abcdef";
-        let msg = format!("Incorrect API key provided: {key}. You can find your API key at https://x/keys.");
+        let msg = format!(
+            "Incorrect API key provided: {key}. You can find your API key at https://x/keys."
+        );
         let r = redact(&msg, key);
         assert!(!r.contains("1234567890"), "{r}");
         assert!(r.contains("[REDACTED]"));
         let masked = "Incorrect API key provided: sk-bad-********cdef.";
         let r = redact(masked, key);
         assert!(!r.contains("cdef"), "{r}");
-        assert_eq!(redact("Incorrect API key provided: kk.", "kk"), "Incorrect API key provided: [REDACTED].");
+        assert_eq!(
+            redact("Incorrect API key provided: kk.", "kk"),
+            "Incorrect API key provided: [REDACTED]."
+        );
     }
 
     #[test]
     fn unrelated_text_is_kept() {
-        let r = redact("Rate limit reached for gpt-4o in organization org-x.", "sk-abcdef123456");
+        let r = redact(
+            "Rate limit reached for gpt-4o in organization org-x.",
+            "sk-abcdef123456",
+        );
         assert_eq!(r, "Rate limit reached for gpt-4o in organization org-x.");
     }
 }

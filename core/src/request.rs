@@ -19,7 +19,13 @@ pub struct Params {
     #[serde(alias = "topP")]
     pub top_p: Option<f64>,
     /// Maximum output tokens (sent as `max_completion_tokens` or `max_tokens` per provider).
-    #[serde(default, skip_serializing_if = "Option::is_none", alias = "max_completion_tokens", alias = "maxTokens", alias = "maxCompletionTokens")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        alias = "max_completion_tokens",
+        alias = "maxTokens",
+        alias = "maxCompletionTokens"
+    )]
     pub max_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop: Option<Stop>,
@@ -97,8 +103,15 @@ impl Request {
         }
         let messages = match input {
             Value::String(prompt) => vec![Message::user(prompt)],
-            Value::Array(_) => serde_path_to_error::deserialize::<_, Vec<Message>>(input)
-                .map_err(|e| Error::invalid_request(format!("argument `messages` at `{}`: {}", e.path(), e.inner())))?,
+            Value::Array(_) => {
+                serde_path_to_error::deserialize::<_, Vec<Message>>(input).map_err(|e| {
+                    Error::invalid_request(format!(
+                        "argument `messages` at `{}`: {}",
+                        e.path(),
+                        e.inner()
+                    ))
+                })?
+            }
             other => {
                 return Err(Error::invalid_request(format!(
                     "argument `messages`: expected a prompt string or a list of messages, got {}",
@@ -107,19 +120,25 @@ impl Request {
             }
         };
         if messages.is_empty() {
-            return Err(Error::invalid_request("argument `messages`: the list is empty"));
+            return Err(Error::invalid_request(
+                "argument `messages`: the list is empty",
+            ));
         }
         let params = match params {
             Value::Null => Params::default(),
-            Value::Object(_) => serde_path_to_error::deserialize::<_, Params>(params).map_err(|e| {
-                let path = e.path().to_string();
-                let inner = e.into_inner().to_string();
-                if path == "." {
-                    Error::invalid_request(format!("parameters: {inner} (use `extra` for provider-specific fields)"))
-                } else {
-                    Error::invalid_request(format!("parameter `{path}`: {inner}"))
-                }
-            })?,
+            Value::Object(_) => {
+                serde_path_to_error::deserialize::<_, Params>(params).map_err(|e| {
+                    let path = e.path().to_string();
+                    let inner = e.into_inner().to_string();
+                    if path == "." {
+                        Error::invalid_request(format!(
+                            "parameters: {inner} (use `extra` for provider-specific fields)"
+                        ))
+                    } else {
+                        Error::invalid_request(format!("parameter `{path}`: {inner}"))
+                    }
+                })?
+            }
             other => {
                 return Err(Error::invalid_request(format!(
                     "parameters: expected an object, got {}",
@@ -153,27 +172,41 @@ mod tests {
 
     #[test]
     fn prompt_string_becomes_one_user_message() {
-        let r = Request::from_values("mock/echo", json!("hi"), json!({"temperature": 0.2})).unwrap();
+        let r =
+            Request::from_values("mock/echo", json!("hi"), json!({"temperature": 0.2})).unwrap();
         assert_eq!(r.messages, vec![Message::user("hi")]);
         assert_eq!(r.params.temperature, Some(0.2));
     }
 
     #[test]
     fn camel_case_names_are_accepted() {
-        let r = Request::from_values("mock/echo", json!("hi"), json!({"maxTokens": 5, "topP": 0.5, "timeoutMs": 9})).unwrap();
-        assert_eq!((r.params.max_tokens, r.params.top_p, r.params.timeout_ms), (Some(5), Some(0.5), Some(9)));
+        let r = Request::from_values(
+            "mock/echo",
+            json!("hi"),
+            json!({"maxTokens": 5, "topP": 0.5, "timeoutMs": 9}),
+        )
+        .unwrap();
+        assert_eq!(
+            (r.params.max_tokens, r.params.top_p, r.params.timeout_ms),
+            (Some(5), Some(0.5), Some(9))
+        );
     }
 
     #[test]
     fn unknown_parameter_is_named() {
-        let e = Request::from_values("mock/echo", json!("hi"), json!({"temprature": 1})).unwrap_err();
+        let e =
+            Request::from_values("mock/echo", json!("hi"), json!({"temprature": 1})).unwrap_err();
         assert!(e.message.contains("temprature"), "{}", e.message);
     }
 
     #[test]
     fn bad_message_names_its_path() {
-        let e = Request::from_values("mock/echo", json!([{"role": "user", "content": "a"}, {"role": "robot"}]), Value::Null)
-            .unwrap_err();
+        let e = Request::from_values(
+            "mock/echo",
+            json!([{"role": "user", "content": "a"}, {"role": "robot"}]),
+            Value::Null,
+        )
+        .unwrap_err();
         assert!(e.message.contains("[1]"), "{}", e.message);
         assert!(e.message.contains("robot"), "{}", e.message);
     }

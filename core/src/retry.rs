@@ -18,18 +18,30 @@ pub(crate) enum Next {
 
 /// Decides after attempt number `attempt` (1-based) on one target failed with `error`.
 /// `silent` is true when the attempt produced no first token before its deadline.
-pub(crate) fn decide(policy: &Policy, fallback_on: &[ErrorKind], error: &Error, attempt: u32, silent: bool) -> Next {
+pub(crate) fn decide(
+    policy: &Policy,
+    fallback_on: &[ErrorKind],
+    error: &Error,
+    attempt: u32,
+    silent: bool,
+) -> Next {
     let kind = error.kind;
     if kind == ErrorKind::Cancelled {
         return Next::Stop;
     }
     let may_fall_back = fallback_on.contains(&kind);
-    let retryable = policy.retry_on.contains(&kind) && attempt < policy.max_attempts_per_target && !(silent && !policy.retry_silent);
+    let retryable = policy.retry_on.contains(&kind)
+        && attempt < policy.max_attempts_per_target
+        && !(silent && !policy.retry_silent);
     if retryable {
         let wait = match error.retry_after {
             Some(hint) if hint > Duration::from_millis(policy.retry_after_cap_ms) => {
                 // The provider asks for longer than we are willing to sleep: fall back instead.
-                return if may_fall_back { Next::Fallback } else { Next::Stop };
+                return if may_fall_back {
+                    Next::Fallback
+                } else {
+                    Next::Stop
+                };
             }
             Some(hint) => hint,
             None => backoff(policy, attempt),
@@ -47,7 +59,9 @@ pub(crate) fn decide(policy: &Policy, fallback_on: &[ErrorKind], error: &Error, 
 /// `[initial/2, min(max, initial * 2^(attempt-1))]`. The floor keeps two attempts from landing on one
 /// target within a few milliseconds.
 pub(crate) fn backoff(policy: &Policy, attempt: u32) -> Duration {
-    let exp = policy.backoff_initial_ms.saturating_mul(1u64 << (attempt.saturating_sub(1)).min(20));
+    let exp = policy
+        .backoff_initial_ms
+        .saturating_mul(1u64 << (attempt.saturating_sub(1)).min(20));
     let cap = exp.min(policy.backoff_max_ms).max(1);
     let floor = (policy.backoff_initial_ms / 2).min(cap);
     Duration::from_millis(fastrand::u64(floor..=cap))
@@ -58,7 +72,13 @@ pub(crate) fn backoff(policy: &Policy, attempt: u32) -> Duration {
 pub(crate) fn meaning_rank(kind: ErrorKind) -> u8 {
     use ErrorKind::*;
     match kind {
-        Authentication | Permission | Quota | ContentFiltered | ContextWindowExceeded | BudgetExceeded | Config => 3,
+        Authentication
+        | Permission
+        | Quota
+        | ContentFiltered
+        | ContextWindowExceeded
+        | BudgetExceeded
+        | Config => 3,
         RateLimited | Overloaded | Server | Timeout | Connection | InvalidResponse => 2,
         Cancelled => 4,
         InvalidRequest | AllAttemptsFailed | Internal => 1,
@@ -77,23 +97,57 @@ mod tests {
     fn retry_after_is_honoured_up_to_the_cap() {
         let p = Policy::default();
         let fb = p.fallback_on.clone();
-        assert_eq!(decide(&p, &fb, &err(ErrorKind::RateLimited, Some(2000)), 1, false), Next::Retry(Duration::from_secs(2)));
-        assert_eq!(decide(&p, &fb, &err(ErrorKind::RateLimited, Some(60_000)), 1, false), Next::Fallback);
-        assert_eq!(decide(&p, &fb, &err(ErrorKind::RateLimited, Some(2000)), 2, false), Next::Fallback);
+        assert_eq!(
+            decide(&p, &fb, &err(ErrorKind::RateLimited, Some(2000)), 1, false),
+            Next::Retry(Duration::from_secs(2))
+        );
+        assert_eq!(
+            decide(
+                &p,
+                &fb,
+                &err(ErrorKind::RateLimited, Some(60_000)),
+                1,
+                false
+            ),
+            Next::Fallback
+        );
+        assert_eq!(
+            decide(&p, &fb, &err(ErrorKind::RateLimited, Some(2000)), 2, false),
+            Next::Fallback
+        );
     }
 
     #[test]
     fn what_cannot_succeed_is_not_retried() {
         let p = Policy::default();
         let fb = p.fallback_on.clone();
-        for kind in [ErrorKind::Authentication, ErrorKind::Quota, ErrorKind::ContextWindowExceeded] {
-            assert_eq!(decide(&p, &fb, &err(kind, None), 1, false), Next::Fallback, "{kind}");
+        for kind in [
+            ErrorKind::Authentication,
+            ErrorKind::Quota,
+            ErrorKind::ContextWindowExceeded,
+        ] {
+            assert_eq!(
+                decide(&p, &fb, &err(kind, None), 1, false),
+                Next::Fallback,
+                "{kind}"
+            );
         }
-        for kind in [ErrorKind::InvalidRequest, ErrorKind::ContentFiltered, ErrorKind::Cancelled] {
-            assert_eq!(decide(&p, &fb, &err(kind, None), 1, false), Next::Stop, "{kind}");
+        for kind in [
+            ErrorKind::InvalidRequest,
+            ErrorKind::ContentFiltered,
+            ErrorKind::Cancelled,
+        ] {
+            assert_eq!(
+                decide(&p, &fb, &err(kind, None), 1, false),
+                Next::Stop,
+                "{kind}"
+            );
         }
         // A silent target is not retried by default.
-        assert_eq!(decide(&p, &fb, &err(ErrorKind::Timeout, None), 1, true), Next::Fallback);
+        assert_eq!(
+            decide(&p, &fb, &err(ErrorKind::Timeout, None), 1, true),
+            Next::Fallback
+        );
     }
 
     #[test]

@@ -49,7 +49,12 @@ pub(crate) struct RouteRun<'a> {
 }
 
 impl<'a> RouteRun<'a> {
-    pub(crate) fn new(plan: &'a Plan, policy: &'a Policy, breakers: &'a Breakers, budget: Duration) -> Self {
+    pub(crate) fn new(
+        plan: &'a Plan,
+        policy: &'a Policy,
+        breakers: &'a Breakers,
+        budget: Duration,
+    ) -> Self {
         RouteRun {
             plan,
             policy,
@@ -88,7 +93,11 @@ impl<'a> RouteRun<'a> {
             }
             // Every remaining target is open: wait for the first to cool down, once, if it fits.
             let nobody_tried = self.errors.is_empty();
-            if !(skipped_by_breaker && nobody_tried && self.policy.breaker.wait_when_all_open && !self.waited_for_breakers) {
+            if !(skipped_by_breaker
+                && nobody_tried
+                && self.policy.breaker.wait_when_all_open
+                && !self.waited_for_breakers)
+            {
                 if skipped_by_breaker && nobody_tried {
                     self.errors.push(Error::new(
                         ErrorKind::Overloaded,
@@ -98,7 +107,10 @@ impl<'a> RouteRun<'a> {
                 return None;
             }
             let models: Vec<String> = self.plan.targets.iter().map(|t| t.model.clone()).collect();
-            let wait = self.breakers.soonest_probe(&models).unwrap_or(Duration::ZERO);
+            let wait = self
+                .breakers
+                .soonest_probe(&models)
+                .unwrap_or(Duration::ZERO);
             self.waited_for_breakers = true;
             if Instant::now() + wait >= self.deadline {
                 self.errors.push(Error::new(
@@ -132,13 +144,21 @@ impl<'a> RouteRun<'a> {
     /// the budget) or moves on to the next target. `silent`: no first token arrived.
     pub(crate) async fn failed(&mut self, target: &Target, error: Error, silent: bool) {
         self.breakers.record(&target.model, false, Some(error.kind));
-        let next = decide(self.policy, &self.plan.fallback_on, &error, self.attempt, silent);
+        let next = decide(
+            self.policy,
+            &self.plan.fallback_on,
+            &error,
+            self.attempt,
+            silent,
+        );
         if error.kind == ErrorKind::ContextWindowExceeded {
             self.min_context = Some(target.context_window.unwrap_or(0));
         }
         self.errors.push(error);
         match next {
-            Next::Retry(wait) if Instant::now() + wait < self.deadline => tokio::time::sleep(wait).await,
+            Next::Retry(wait) if Instant::now() + wait < self.deadline => {
+                tokio::time::sleep(wait).await
+            }
             Next::Retry(_) | Next::Fallback => {
                 self.index += 1;
                 self.attempt = 0;
@@ -152,15 +172,24 @@ impl<'a> RouteRun<'a> {
     pub(crate) fn into_error(mut self) -> Error {
         let out_of_time = Instant::now() >= self.deadline && !self.stopped;
         let tried = self.errors.len();
-        let best = (0..self.errors.len()).rev().max_by_key(|&i| meaning_rank(self.errors[i].kind));
+        let best = (0..self.errors.len())
+            .rev()
+            .max_by_key(|&i| meaning_rank(self.errors[i].kind));
         let mut e = match best {
             Some(i) => self.errors.swap_remove(i),
-            None => Error::new(ErrorKind::Timeout, "no attempt could be made within the budget"),
+            None => Error::new(
+                ErrorKind::Timeout,
+                "no attempt could be made within the budget",
+            ),
         };
         if out_of_time && e.kind != ErrorKind::Timeout && meaning_rank(e.kind) <= 2 {
             e = Error::new(
                 ErrorKind::Timeout,
-                format!("the call exceeded its total budget of {:.1}s; last error: {}", self.budget.as_secs_f64(), e.message),
+                format!(
+                    "the call exceeded its total budget of {:.1}s; last error: {}",
+                    self.budget.as_secs_f64(),
+                    e.message
+                ),
             )
             .with_provider(e.provider.clone().unwrap_or_default())
             .with_model(e.model.clone().unwrap_or_default());

@@ -176,8 +176,16 @@ mod tests {
         let crlf = b"event: a\r\ndata: x\r\ndata: y\r\n\r\ndata: z\r\n\r\n";
         let cr = b"event: a\rdata: x\rdata: y\r\rdata: z\r\r";
         let expected = vec![
-            SseEvent { event: "a".into(), data: "x\ny".into(), id: None },
-            SseEvent { event: "".into(), data: "z".into(), id: None },
+            SseEvent {
+                event: "a".into(),
+                data: "x\ny".into(),
+                id: None,
+            },
+            SseEvent {
+                event: "".into(),
+                data: "z".into(),
+                id: None,
+            },
         ];
         for input in [&lf[..], &crlf[..], &cr[..]] {
             assert_eq!(decode_all(&[input]), expected);
@@ -188,7 +196,14 @@ mod tests {
     #[test]
     fn comments_and_fields_without_space() {
         let got = decode_all(&[b": OPENROUTER PROCESSING\n\ndata:{\"a\":1}\n\n"]);
-        assert_eq!(got, vec![SseEvent { event: "".into(), data: "{\"a\":1}".into(), id: None }]);
+        assert_eq!(
+            got,
+            vec![SseEvent {
+                event: "".into(),
+                data: "{\"a\":1}".into(),
+                id: None
+            }]
+        );
     }
 
     #[test]

@@ -26,7 +26,11 @@ pub enum StreamEvent {
         arguments: String,
     },
     /// Another target took over mid-stream: discard what was shown so far.
-    Restart { model: String, provider: String, reason: String },
+    Restart {
+        model: String,
+        provider: String,
+        reason: String,
+    },
     /// The complete response, with usage. Always the last event of a successful stream.
     Final { response: Box<Response> },
 }

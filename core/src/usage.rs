@@ -90,24 +90,31 @@ pub(crate) struct UsageDispatcher {
 impl UsageDispatcher {
     pub(crate) fn new(callbacks: Vec<UsageCallback>) -> Self {
         if callbacks.is_empty() {
-            return UsageDispatcher { tx: Mutex::new(None) };
+            return UsageDispatcher {
+                tx: Mutex::new(None),
+            };
         }
         let (tx, rx) = mpsc::channel::<Msg>();
-        let spawned = std::thread::Builder::new().name("polyfuse-usage".into()).spawn(move || {
-            for msg in rx {
-                match msg {
-                    Msg::Event(ev) => {
-                        for cb in &callbacks {
-                            // A panicking callback must not stop delivery to the others.
-                            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| cb(&ev)));
+        let spawned = std::thread::Builder::new()
+            .name("polyfuse-usage".into())
+            .spawn(move || {
+                for msg in rx {
+                    match msg {
+                        Msg::Event(ev) => {
+                            for cb in &callbacks {
+                                // A panicking callback must not stop delivery to the others.
+                                let _ =
+                                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                                        cb(&ev)
+                                    }));
+                            }
+                        }
+                        Msg::Flush(done) => {
+                            let _ = done.send(());
                         }
                     }
-                    Msg::Flush(done) => {
-                        let _ = done.send(());
-                    }
                 }
-            }
-        });
+            });
         UsageDispatcher {
             tx: Mutex::new(spawned.ok().map(|_| tx)),
         }
@@ -125,7 +132,10 @@ impl UsageDispatcher {
     pub(crate) fn flush(&self) {
         let (done_tx, done_rx) = mpsc::channel();
         let sent = match self.tx.lock() {
-            Ok(guard) => guard.as_ref().map(|tx| tx.send(Msg::Flush(done_tx)).is_ok()).unwrap_or(false),
+            Ok(guard) => guard
+                .as_ref()
+                .map(|tx| tx.send(Msg::Flush(done_tx)).is_ok())
+                .unwrap_or(false),
             Err(_) => false,
         };
         if sent {

@@ -50,7 +50,11 @@ enum M {
 #[derive(Debug)]
 enum T {
     Exact(&'static str),
-    Long { head: &'static str, tail: &'static str, chars: usize },
+    Long {
+        head: &'static str,
+        tail: &'static str,
+        chars: usize,
+    },
 }
 
 impl T {
@@ -58,8 +62,16 @@ impl T {
         match self {
             T::Exact(s) => assert_eq!(got, *s, "{file}: {what}"),
             T::Long { head, tail, chars } => {
-                assert!(got.starts_with(head), "{file}: {what} starts {:?}", got.chars().take(60).collect::<String>());
-                assert!(got.ends_with(tail), "{file}: {what} ends {:?}", got.chars().rev().take(40).collect::<String>());
+                assert!(
+                    got.starts_with(head),
+                    "{file}: {what} starts {:?}",
+                    got.chars().take(60).collect::<String>()
+                );
+                assert!(
+                    got.ends_with(tail),
+                    "{file}: {what} ends {:?}",
+                    got.chars().rev().take(40).collect::<String>()
+                );
                 assert_eq!(got.chars().count(), *chars, "{file}: {what} length");
             }
         }
@@ -457,7 +469,11 @@ fn body_of(case: &Case) -> Vec<u8> {
     }
     if case.file.ends_with(".stream.jsonl") {
         let mut out = String::new();
-        for line in String::from_utf8(raw).unwrap().lines().filter(|l| !l.trim().is_empty()) {
+        for line in String::from_utf8(raw)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+        {
             out.push_str("data: ");
             out.push_str(line);
             out.push_str("\n\n");
@@ -484,7 +500,12 @@ fn headers_of(case: &Case) -> Vec<(String, String)> {
             Value::Object(map) => {
                 for (k, v) in map {
                     match v {
-                        Value::Array(values) => out.extend(values.iter().filter_map(|x| x.as_str()).map(|x| (k.clone(), x.to_string()))),
+                        Value::Array(values) => out.extend(
+                            values
+                                .iter()
+                                .filter_map(|x| x.as_str())
+                                .map(|x| (k.clone(), x.to_string())),
+                        ),
                         Value::String(s) => out.push((k.clone(), s.clone())),
                         _ => {}
                     }
@@ -501,7 +522,14 @@ fn headers_of(case: &Case) -> Vec<(String, String)> {
         }
     }
     out.retain(|(k, _)| {
-        !matches!(k.to_ascii_lowercase().as_str(), "content-length" | "transfer-encoding" | "content-encoding" | "connection" | "keep-alive")
+        !matches!(
+            k.to_ascii_lowercase().as_str(),
+            "content-length"
+                | "transfer-encoding"
+                | "content-encoding"
+                | "connection"
+                | "keep-alive"
+        )
     });
     out
 }
@@ -510,8 +538,15 @@ fn headers_of(case: &Case) -> Vec<(String, String)> {
 fn status_of(case: &Case) -> u16 {
     if let Some(meta) = case.meta {
         let m = read_json(meta);
-        let s = m["status"]["code"].as_u64().or(m["status"].as_u64()).expect("meta status");
-        assert_eq!(s as u16, case.status, "{}: the table's status disagrees with {meta}", case.file);
+        let s = m["status"]["code"]
+            .as_u64()
+            .or(m["status"].as_u64())
+            .expect("meta status");
+        assert_eq!(
+            s as u16, case.status,
+            "{}: the table's status disagrees with {meta}",
+            case.file
+        );
     }
     case.status
 }
@@ -527,14 +562,21 @@ struct Seen {
 }
 
 /// Serves `body` once per connection, `times` connections, recording each request line and headers.
-async fn serve(status: u16, headers: Vec<(String, String)>, body: Vec<u8>, sse: bool) -> (String, Arc<Mutex<Vec<Seen>>>) {
+async fn serve(
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    sse: bool,
+) -> (String, Arc<Mutex<Vec<Seen>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let (headers, body, log) = (headers.clone(), body.clone(), log.clone());
             tokio::spawn(async move {
                 let mut buf = Vec::new();
@@ -552,13 +594,23 @@ async fn serve(status: u16, headers: Vec<(String, String)>, body: Vec<u8>, sse: 
                 let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
                 let mut lines = head.split("\r\n");
                 let mut first = lines.next().unwrap_or("").split(' ');
-                let mut s = Seen { method: first.next().unwrap_or("").into(), target: first.next().unwrap_or("").into(), headers: Vec::new() };
+                let mut s = Seen {
+                    method: first.next().unwrap_or("").into(),
+                    target: first.next().unwrap_or("").into(),
+                    headers: Vec::new(),
+                };
                 for l in lines.filter(|l| !l.is_empty()) {
                     if let Some((k, v)) = l.split_once(':') {
-                        s.headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                        s.headers
+                            .push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
                     }
                 }
-                let len: usize = s.headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0);
+                let len: usize = s
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k == "content-length")
+                    .and_then(|(_, v)| v.parse().ok())
+                    .unwrap_or(0);
                 while buf.len() - head_end < len {
                     let n = sock.read(&mut tmp).await.unwrap_or(0);
                     if n == 0 {
@@ -568,12 +620,18 @@ async fn serve(status: u16, headers: Vec<(String, String)>, body: Vec<u8>, sse: 
                 }
                 log.lock().unwrap().push(s);
                 let mut out = format!("HTTP/1.1 {status} Recorded\r\n");
-                let has_ct = headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+                let has_ct = headers
+                    .iter()
+                    .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
                 for (k, v) in &headers {
                     out.push_str(&format!("{k}: {v}\r\n"));
                 }
                 if !has_ct {
-                    out.push_str(if sse { "content-type: text/event-stream\r\n" } else { "content-type: application/json\r\n" });
+                    out.push_str(if sse {
+                        "content-type: text/event-stream\r\n"
+                    } else {
+                        "content-type: application/json\r\n"
+                    });
                 }
                 out.push_str("connection: close\r\n");
                 if sse {
@@ -747,7 +805,12 @@ async fn via_client(case: &Case, base: &str) -> Got {
                 match item {
                     Ok(StreamEvent::TextDelta { text }) => got.streamed_text.push_str(&text),
                     Ok(StreamEvent::ReasoningDelta { text }) => reasoning.push_str(&text),
-                    Ok(StreamEvent::ToolCallDelta { index, id, name, arguments }) => got.streamed_tools.push((index, id, name, arguments)),
+                    Ok(StreamEvent::ToolCallDelta {
+                        index,
+                        id,
+                        name,
+                        arguments,
+                    }) => got.streamed_tools.push((index, id, name, arguments)),
                     Ok(StreamEvent::Final { response }) => {
                         got.text = response.text;
                         got.tools = response.message.tool_calls;
@@ -785,7 +848,12 @@ async fn collect_provider_stream(mut s: ProviderStream) -> Got {
         match item {
             Ok(ProviderEvent::TextDelta(t)) => got.streamed_text.push_str(&t),
             Ok(ProviderEvent::ReasoningDelta(t)) => reasoning.push_str(&t),
-            Ok(ProviderEvent::ToolCallDelta { index, id, name, arguments }) => got.streamed_tools.push((index, id, name, arguments)),
+            Ok(ProviderEvent::ToolCallDelta {
+                index,
+                id,
+                name,
+                arguments,
+            }) => got.streamed_tools.push((index, id, name, arguments)),
             Ok(ProviderEvent::Done(c)) => {
                 let streamed_text = std::mem::take(&mut got.streamed_text);
                 let streamed_tools = std::mem::take(&mut got.streamed_tools);
@@ -805,7 +873,10 @@ async fn collect_provider_stream(mut s: ProviderStream) -> Got {
 }
 
 fn same_json_or_text(a: &str, b: &str) -> bool {
-    match (serde_json::from_str::<Value>(a), serde_json::from_str::<Value>(b)) {
+    match (
+        serde_json::from_str::<Value>(a),
+        serde_json::from_str::<Value>(b),
+    ) {
         (Ok(x), Ok(y)) => x == y,
         _ => a == b,
     }
@@ -814,13 +885,23 @@ fn same_json_or_text(a: &str, b: &str) -> bool {
 fn check(case: &Case, got: &Got, path: &str) {
     let file = format!("{} [{path}]", case.file);
     match &case.expect {
-        E::Ok { text, reasoning, tools, finish, usage, cost } => {
+        E::Ok {
+            text,
+            reasoning,
+            tools,
+            finish,
+            usage,
+            cost,
+        } => {
             if let Some(e) = &got.err {
                 panic!("{file}: expected success, got {:?}: {e}", e.kind);
             }
             text.check(&got.text, "text", &file);
             if case.mode == M::Stream {
-                assert_eq!(got.streamed_text, got.text, "{file}: text deltas must add up to the final text");
+                assert_eq!(
+                    got.streamed_text, got.text,
+                    "{file}: text deltas must add up to the final text"
+                );
             }
             if let Some(r) = &got.reasoning {
                 match reasoning {
@@ -828,20 +909,34 @@ fn check(case: &Case, got: &Got, path: &str) {
                     None => assert_eq!(r, "", "{file}: reasoning"),
                 }
             }
-            assert_eq!(got.tools.len(), tools.len(), "{file}: tool calls {:?}", got.tools);
+            assert_eq!(
+                got.tools.len(),
+                tools.len(),
+                "{file}: tool calls {:?}",
+                got.tools
+            );
             let mut ids = BTreeSet::new();
             for (tc, (name, args, id)) in got.tools.iter().zip(tools.iter()) {
                 assert_eq!(tc.function.name, *name, "{file}: tool name");
-                assert!(same_json_or_text(&tc.function.arguments, args), "{file}: arguments of {name}: {} vs {args}", tc.function.arguments);
+                assert!(
+                    same_json_or_text(&tc.function.arguments, args),
+                    "{file}: arguments of {name}: {} vs {args}",
+                    tc.function.arguments
+                );
                 match id {
                     Some(id) => assert_eq!(tc.id, *id, "{file}: tool id"),
                     None => assert!(!tc.id.is_empty(), "{file}: a synthesized id is needed"),
                 }
-                assert!(ids.insert(tc.id.clone()), "{file}: duplicate tool id {}", tc.id);
+                assert!(
+                    ids.insert(tc.id.clone()),
+                    "{file}: duplicate tool id {}",
+                    tc.id
+                );
             }
             if case.mode == M::Stream {
                 // The deltas, accumulated by index, give the same calls.
-                let mut by_index: std::collections::BTreeMap<u32, (String, String, String)> = Default::default();
+                let mut by_index: std::collections::BTreeMap<u32, (String, String, String)> =
+                    Default::default();
                 for (i, id, name, args) in &got.streamed_tools {
                     let e = by_index.entry(*i).or_default();
                     if let Some(id) = id {
@@ -855,13 +950,23 @@ fn check(case: &Case, got: &Got, path: &str) {
                 let rebuilt: Vec<_> = by_index.into_values().collect();
                 assert_eq!(rebuilt.len(), got.tools.len(), "{file}: tool deltas");
                 for (r, tc) in rebuilt.iter().zip(&got.tools) {
-                    assert_eq!((&r.0, &r.1, &r.2), (&tc.id, &tc.function.name, &tc.function.arguments), "{file}: tool deltas add up");
+                    assert_eq!(
+                        (&r.0, &r.1, &r.2),
+                        (&tc.id, &tc.function.name, &tc.function.arguments),
+                        "{file}: tool deltas add up"
+                    );
                 }
             }
             assert_eq!(got.finish, *finish, "{file}: finish reason");
             let u = &got.usage;
             assert_eq!(
-                [u.input_tokens, u.output_tokens, u.cached_input_tokens, u.cache_write_tokens, u.reasoning_tokens],
+                [
+                    u.input_tokens,
+                    u.output_tokens,
+                    u.cached_input_tokens,
+                    u.cache_write_tokens,
+                    u.reasoning_tokens
+                ],
                 *usage,
                 "{file}: usage [input, output, cached, cache_write, reasoning]"
             );
@@ -871,42 +976,84 @@ fn check(case: &Case, got: &Got, path: &str) {
                 (a, b) => panic!("{file}: cost {b:?} vs expected {a:?}"),
             }
         }
-        E::Err { kind, status, retry_ms, request_id, text_before } => {
-            let e = got.err.as_ref().unwrap_or_else(|| panic!("{file}: expected {kind:?}, got success: {got:?}"));
+        E::Err {
+            kind,
+            status,
+            retry_ms,
+            request_id,
+            text_before,
+        } => {
+            let e = got
+                .err
+                .as_ref()
+                .unwrap_or_else(|| panic!("{file}: expected {kind:?}, got success: {got:?}"));
             assert_eq!(e.kind, *kind, "{file}: error kind ({e})");
             if path != "bytewise" {
                 assert_eq!(e.status, *status, "{file}: status");
             }
-            assert_eq!(e.retry_after, retry_ms.map(Duration::from_millis), "{file}: retry delay");
+            assert_eq!(
+                e.retry_after,
+                retry_ms.map(Duration::from_millis),
+                "{file}: retry delay"
+            );
             if let Some(id) = request_id {
                 assert_eq!(e.request_id.as_deref(), Some(*id), "{file}: request id");
             }
             if let Some(t) = text_before {
-                assert_eq!(got.streamed_text, *t, "{file}: text streamed before the error");
+                assert_eq!(
+                    got.streamed_text, *t,
+                    "{file}: text streamed before the error"
+                );
             }
             let shown = format!("{e} {e:?}");
-            assert!(!shown.contains(KEY), "{file}: the key leaked into the error: {shown}");
+            assert!(
+                !shown.contains(KEY),
+                "{file}: the key leaked into the error: {shown}"
+            );
         }
     }
 }
 
 fn check_request(case: &Case, seen: &Seen) {
     assert_eq!(seen.method, "POST", "{}", case.file);
-    assert!(!seen.target.contains(KEY), "{}: the key is in the URL", case.file);
-    let header = |name: &str| seen.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    assert!(
+        !seen.target.contains(KEY),
+        "{}: the key is in the URL",
+        case.file
+    );
+    let header = |name: &str| {
+        seen.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
     let stream = case.mode == M::Stream;
     match case.format {
         F::OpenAi | F::Mistral => {
             assert_eq!(seen.target, "/v1/chat/completions", "{}", case.file);
-            assert_eq!(header("authorization"), Some(format!("Bearer {KEY}").as_str()), "{}", case.file);
+            assert_eq!(
+                header("authorization"),
+                Some(format!("Bearer {KEY}").as_str()),
+                "{}",
+                case.file
+            );
         }
         F::Anthropic => {
             assert_eq!(seen.target, "/v1/messages", "{}", case.file);
             assert_eq!(header("x-api-key"), Some(KEY), "{}", case.file);
-            assert_eq!(header("anthropic-version"), Some("2023-06-01"), "{}", case.file);
+            assert_eq!(
+                header("anthropic-version"),
+                Some("2023-06-01"),
+                "{}",
+                case.file
+            );
         }
         F::Gemini => {
-            let want = if stream { "/v1beta/models/m:streamGenerateContent?alt=sse" } else { "/v1beta/models/m:generateContent" };
+            let want = if stream {
+                "/v1beta/models/m:streamGenerateContent?alt=sse"
+            } else {
+                "/v1beta/models/m:generateContent"
+            };
             assert_eq!(seen.target, want, "{}", case.file);
             assert_eq!(header("x-goog-api-key"), Some(KEY), "{}", case.file);
         }
@@ -928,17 +1075,29 @@ async fn every_fixture_over_http() {
             // A non-streamed completion's reasoning is on the provider's Completion.
             if case.mode == M::Complete && matches!(case.expect, E::Ok { .. }) {
                 let p = P::new(case.format, case.provider, &base);
-                let opts = CallOptions { stream_idle_timeout: Duration::from_secs(5) };
+                let opts = CallOptions {
+                    stream_idle_timeout: Duration::from_secs(5),
+                };
                 let c = p.dynp().complete("m", &request(case), &opts).await.unwrap();
                 check(case, &from_completion(c), "provider");
             }
         });
         if let Err(p) = futures_util::FutureExt::catch_unwind(outcome).await {
-            let msg = p.downcast_ref::<String>().cloned().or(p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_default();
+            let msg = p
+                .downcast_ref::<String>()
+                .cloned()
+                .or(p.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
             failures.push(msg);
         }
     }
-    assert!(failures.is_empty(), "{} of {} fixtures failed:\n{}", failures.len(), CASES.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures failed:\n{}",
+        failures.len(),
+        CASES.len(),
+        failures.join("\n")
+    );
 }
 
 /// Every streamed payload parsed from one-byte reads gives the expected result too.
@@ -947,7 +1106,10 @@ async fn bytewise_streams_match() {
     let mut failures = Vec::new();
     for case in CASES.iter().filter(|c| c.mode == M::Stream) {
         let p = P::new(case.format, case.provider, "http://127.0.0.1:9");
-        let chunks: Vec<bytes::Bytes> = body_of(case).into_iter().map(|b| bytes::Bytes::from(vec![b])).collect();
+        let chunks: Vec<bytes::Bytes> = body_of(case)
+            .into_iter()
+            .map(|b| bytes::Bytes::from(vec![b]))
+            .collect();
         let outcome = std::panic::AssertUnwindSafe(async {
             let got = collect_provider_stream(p.replay(chunks)).await;
             check(case, &got, "bytewise");
@@ -956,7 +1118,12 @@ async fn bytewise_streams_match() {
             failures.push(p.downcast_ref::<String>().cloned().unwrap_or_default());
         }
     }
-    assert!(failures.is_empty(), "{} streams failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} streams failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 /// No file in the folder is left out: each is a case, a recorded request, a case's meta, or a
@@ -964,7 +1131,12 @@ async fn bytewise_streams_match() {
 #[test]
 fn every_fixture_file_is_covered() {
     let dir = fixtures_dir();
-    let listed: Vec<String> = std::fs::read_to_string(dir.join("FILES.txt")).unwrap().lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    let listed: Vec<String> = std::fs::read_to_string(dir.join("FILES.txt"))
+        .unwrap()
+        .lines()
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
     let mut on_disk = Vec::new();
     let mut stack = vec![dir.clone()];
     while let Some(d) = stack.pop() {
@@ -973,7 +1145,12 @@ fn every_fixture_file_is_covered() {
             if p.is_dir() {
                 stack.push(p);
             } else {
-                on_disk.push(p.strip_prefix(&dir).unwrap().to_string_lossy().replace('\\', "/"));
+                on_disk.push(
+                    p.strip_prefix(&dir)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/"),
+                );
             }
         }
     }
@@ -995,9 +1172,17 @@ fn every_fixture_file_is_covered() {
     }
     missing.sort();
     missing.dedup();
-    assert!(missing.is_empty(), "fixture files no test covers:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "fixture files no test covers:\n{}",
+        missing.join("\n")
+    );
     for c in CASES {
-        assert!(on_disk.iter().any(|f| f == c.file), "{} is in the table but not on disk", c.file);
+        assert!(
+            on_disk.iter().any(|f| f == c.file),
+            "{} is in the table but not on disk",
+            c.file
+        );
     }
 }
 
@@ -1006,68 +1191,321 @@ fn every_fixture_file_is_covered() {
 
 /// (file, format, provider name, `max_tokens_field` of that provider's config)
 const REQUESTS: &[(&str, F, &str, Option<&str>)] = &[
-    ("anthropic/pai_error_400_invalid_request.request.json", F::Anthropic, "anthropic", None),
-    ("anthropic/pai_error_404_not_found.request.json", F::Anthropic, "anthropic", None),
-    ("anthropic/pai_nonstream_after_tool_result.request.json", F::Anthropic, "anthropic", None),
-    ("anthropic/pai_nonstream_cache_read.request.json", F::Anthropic, "anthropic", None),
-    ("anthropic/pai_nonstream_parallel_tool_use.request.json", F::Anthropic, "anthropic", None),
-    ("anthropic/pai_nonstream_text.request.json", F::Anthropic, "anthropic", None),
-    ("anthropic/pai_stream_thinking.request.json", F::Anthropic, "anthropic", None),
-    ("gemini/pai_generate_cached_content_tokens.request.json", F::Gemini, "google", None),
-    ("gemini/pai_generate_finish_max_tokens.request.json", F::Gemini, "google", None),
-    ("gemini/pai_generate_finish_safety.request.json", F::Gemini, "google", None),
-    ("gemini/pai_generate_function_call.request.json", F::Gemini, "google", None),
-    ("gemini/pai_generate_function_call_thought_signature.request.json", F::Gemini, "google", None),
-    ("gemini/pai_generate_max_tokens_no_parts.request.json", F::Gemini, "google", None),
-    ("gemini/pai_generate_text.request.json", F::Gemini, "google", None),
-    ("gemini/pai_stream_after_function_response.request.json", F::Gemini, "google", None),
-    ("gemini/pai_stream_function_call.request.json", F::Gemini, "google", None),
-    ("gemini/pai_stream_function_call_gemini3.request.json", F::Gemini, "google", None),
-    ("gemini/pai_stream_text.request.json", F::Gemini, "google", None),
-    ("gemini/pai_stream_thinking.request.json", F::Gemini, "google", None),
-    ("gemini/pai_stream_usage_every_chunk.request.json", F::Gemini, "google", None),
-    ("mistral/pai_nonstream_cached_tokens.request.json", F::Mistral, "mistral", None),
-    ("mistral/pai_nonstream_text.request.json", F::Mistral, "mistral", None),
-    ("mistral/pai_nonstream_thinking.request.json", F::Mistral, "mistral", None),
-    ("mistral/pai_nonstream_tool_call.request.json", F::Mistral, "mistral", None),
-    ("mistral/pai_stream_thinking.request.json", F::Mistral, "mistral", None),
-    ("openai/pai_error_400_unsupported_value.request.json", F::OpenAi, "openai", None),
-    ("openai/pai_nonstream_cache_write.request.json", F::OpenAi, "openai", None),
-    ("openai/pai_nonstream_cached_tokens.request.json", F::OpenAi, "openai", None),
-    ("openai/pai_nonstream_reasoning_tokens.request.json", F::OpenAi, "openai", None),
-    ("openai/pai_stream_text_after_tool_result.request.json", F::OpenAi, "openai", None),
-    ("openai/pai_stream_tool_call.request.json", F::OpenAi, "openai", None),
-    ("openai/spec_default.request.json", F::OpenAi, "openai", None),
-    ("openai/spec_functions.request.json", F::OpenAi, "openai", None),
-    ("openai/spec_logprobs.request.json", F::OpenAi, "openai", None),
-    ("openai/spec_streaming.request.json", F::OpenAi, "openai", None),
-    ("openai_compatible/pai_deepseek_nonstream_tool_call_reasoning.request.json", F::OpenAi, "deepseek", None),
-    ("openai_compatible/pai_deepseek_stream_reasoning.request.json", F::OpenAi, "deepseek", None),
-    ("openai_compatible/pai_groq_error_400_tool_use_failed.request.json", F::OpenAi, "groq", None),
-    ("openai_compatible/pai_groq_stream_midstream_error.request.json", F::OpenAi, "groq", None),
-    ("openrouter/pai_error_429_provider_returned_error.request.json", F::OpenAi, "openrouter", Some("max_completion_tokens")),
-    ("openrouter/pai_nonstream_anthropic_cache_read.request.json", F::OpenAi, "openrouter", Some("max_completion_tokens")),
-    ("openrouter/pai_nonstream_tool_call.request.json", F::OpenAi, "openrouter", Some("max_completion_tokens")),
-    ("openrouter/pai_nonstream_usage_cost.request.json", F::OpenAi, "openrouter", Some("max_completion_tokens")),
-    ("openrouter/pai_stream_midstream_error.request.json", F::OpenAi, "openrouter", Some("max_completion_tokens")),
-    ("openrouter/pai_stream_reasoning_claude.request.json", F::OpenAi, "openrouter", Some("max_completion_tokens")),
-    ("openrouter/pai_stream_reasoning_o3.request.json", F::OpenAi, "openrouter", Some("max_completion_tokens")),
-    ("openrouter/pai_stream_text_grok.request.json", F::OpenAi, "openrouter", Some("max_completion_tokens")),
+    (
+        "anthropic/pai_error_400_invalid_request.request.json",
+        F::Anthropic,
+        "anthropic",
+        None,
+    ),
+    (
+        "anthropic/pai_error_404_not_found.request.json",
+        F::Anthropic,
+        "anthropic",
+        None,
+    ),
+    (
+        "anthropic/pai_nonstream_after_tool_result.request.json",
+        F::Anthropic,
+        "anthropic",
+        None,
+    ),
+    (
+        "anthropic/pai_nonstream_cache_read.request.json",
+        F::Anthropic,
+        "anthropic",
+        None,
+    ),
+    (
+        "anthropic/pai_nonstream_parallel_tool_use.request.json",
+        F::Anthropic,
+        "anthropic",
+        None,
+    ),
+    (
+        "anthropic/pai_nonstream_text.request.json",
+        F::Anthropic,
+        "anthropic",
+        None,
+    ),
+    (
+        "anthropic/pai_stream_thinking.request.json",
+        F::Anthropic,
+        "anthropic",
+        None,
+    ),
+    (
+        "gemini/pai_generate_cached_content_tokens.request.json",
+        F::Gemini,
+        "google",
+        None,
+    ),
+    (
+        "gemini/pai_generate_finish_max_tokens.request.json",
+        F::Gemini,
+        "google",
+        None,
+    ),
+    (
+        "gemini/pai_generate_finish_safety.request.json",
+        F::Gemini,
+        "google",
+        None,
+    ),
+    (
+        "gemini/pai_generate_function_call.request.json",
+        F::Gemini,
+        "google",
+        None,
+    ),
+    (
+        "gemini/pai_generate_function_call_thought_signature.request.json",
+        F::Gemini,
+        "google",
+        None,
+    ),
+    (
+        "gemini/pai_generate_max_tokens_no_parts.request.json",
+        F::Gemini,
+        "google",
+        None,
+    ),
+    (
+        "gemini/pai_generate_text.request.json",
+        F::Gemini,
+        "google",
+        None,
+    ),
+    (
+        "gemini/pai_stream_after_function_response.request.json",
+        F::Gemini,
+        "google",
+        None,
+    ),
+    (
+        "gemini/pai_stream_function_call.request.json",
+        F::Gemini,
+        "google",
+        None,
+    ),
+    (
+        "gemini/pai_stream_function_call_gemini3.request.json",
+        F::Gemini,
+        "google",
+        None,
+    ),
+    (
+        "gemini/pai_stream_text.request.json",
+        F::Gemini,
+        "google",
+        None,
+    ),
+    (
+        "gemini/pai_stream_thinking.request.json",
+        F::Gemini,
+        "google",
+        None,
+    ),
+    (
+        "gemini/pai_stream_usage_every_chunk.request.json",
+        F::Gemini,
+        "google",
+        None,
+    ),
+    (
+        "mistral/pai_nonstream_cached_tokens.request.json",
+        F::Mistral,
+        "mistral",
+        None,
+    ),
+    (
+        "mistral/pai_nonstream_text.request.json",
+        F::Mistral,
+        "mistral",
+        None,
+    ),
+    (
+        "mistral/pai_nonstream_thinking.request.json",
+        F::Mistral,
+        "mistral",
+        None,
+    ),
+    (
+        "mistral/pai_nonstream_tool_call.request.json",
+        F::Mistral,
+        "mistral",
+        None,
+    ),
+    (
+        "mistral/pai_stream_thinking.request.json",
+        F::Mistral,
+        "mistral",
+        None,
+    ),
+    (
+        "openai/pai_error_400_unsupported_value.request.json",
+        F::OpenAi,
+        "openai",
+        None,
+    ),
+    (
+        "openai/pai_nonstream_cache_write.request.json",
+        F::OpenAi,
+        "openai",
+        None,
+    ),
+    (
+        "openai/pai_nonstream_cached_tokens.request.json",
+        F::OpenAi,
+        "openai",
+        None,
+    ),
+    (
+        "openai/pai_nonstream_reasoning_tokens.request.json",
+        F::OpenAi,
+        "openai",
+        None,
+    ),
+    (
+        "openai/pai_stream_text_after_tool_result.request.json",
+        F::OpenAi,
+        "openai",
+        None,
+    ),
+    (
+        "openai/pai_stream_tool_call.request.json",
+        F::OpenAi,
+        "openai",
+        None,
+    ),
+    (
+        "openai/spec_default.request.json",
+        F::OpenAi,
+        "openai",
+        None,
+    ),
+    (
+        "openai/spec_functions.request.json",
+        F::OpenAi,
+        "openai",
+        None,
+    ),
+    (
+        "openai/spec_logprobs.request.json",
+        F::OpenAi,
+        "openai",
+        None,
+    ),
+    (
+        "openai/spec_streaming.request.json",
+        F::OpenAi,
+        "openai",
+        None,
+    ),
+    (
+        "openai_compatible/pai_deepseek_nonstream_tool_call_reasoning.request.json",
+        F::OpenAi,
+        "deepseek",
+        None,
+    ),
+    (
+        "openai_compatible/pai_deepseek_stream_reasoning.request.json",
+        F::OpenAi,
+        "deepseek",
+        None,
+    ),
+    (
+        "openai_compatible/pai_groq_error_400_tool_use_failed.request.json",
+        F::OpenAi,
+        "groq",
+        None,
+    ),
+    (
+        "openai_compatible/pai_groq_stream_midstream_error.request.json",
+        F::OpenAi,
+        "groq",
+        None,
+    ),
+    (
+        "openrouter/pai_error_429_provider_returned_error.request.json",
+        F::OpenAi,
+        "openrouter",
+        Some("max_completion_tokens"),
+    ),
+    (
+        "openrouter/pai_nonstream_anthropic_cache_read.request.json",
+        F::OpenAi,
+        "openrouter",
+        Some("max_completion_tokens"),
+    ),
+    (
+        "openrouter/pai_nonstream_tool_call.request.json",
+        F::OpenAi,
+        "openrouter",
+        Some("max_completion_tokens"),
+    ),
+    (
+        "openrouter/pai_nonstream_usage_cost.request.json",
+        F::OpenAi,
+        "openrouter",
+        Some("max_completion_tokens"),
+    ),
+    (
+        "openrouter/pai_stream_midstream_error.request.json",
+        F::OpenAi,
+        "openrouter",
+        Some("max_completion_tokens"),
+    ),
+    (
+        "openrouter/pai_stream_reasoning_claude.request.json",
+        F::OpenAi,
+        "openrouter",
+        Some("max_completion_tokens"),
+    ),
+    (
+        "openrouter/pai_stream_reasoning_o3.request.json",
+        F::OpenAi,
+        "openrouter",
+        Some("max_completion_tokens"),
+    ),
+    (
+        "openrouter/pai_stream_text_grok.request.json",
+        F::OpenAi,
+        "openrouter",
+        Some("max_completion_tokens"),
+    ),
 ];
 
 /// Parameters polyfuse models, by their OpenAI names; everything else of a recorded body goes
 /// to `extra` (sent unchanged).
-const PARAMS: &[&str] = &["temperature", "top_p", "stop", "seed", "tools", "tool_choice", "parallel_tool_calls", "response_format", "reasoning_effort", "user"];
+const PARAMS: &[&str] = &[
+    "temperature",
+    "top_p",
+    "stop",
+    "seed",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "reasoning_effort",
+    "user",
+];
 
 fn lift_openai(body: &Value, format: F) -> (String, Value, Value) {
     let mut messages = body["messages"].clone();
     for m in messages.as_array_mut().unwrap() {
         let m = m.as_object_mut().unwrap();
-        m.retain(|k, _| matches!(k.as_str(), "role" | "content" | "name" | "tool_calls" | "tool_call_id"));
+        m.retain(|k, _| {
+            matches!(
+                k.as_str(),
+                "role" | "content" | "name" | "tool_calls" | "tool_call_id"
+            )
+        });
         if let Some(Value::Array(parts)) = m.get_mut("content") {
             parts.retain(|p| p["type"] != "thinking");
             for p in parts {
-                p.as_object_mut().unwrap().retain(|k, _| matches!(k.as_str(), "type" | "text" | "image_url"));
+                p.as_object_mut()
+                    .unwrap()
+                    .retain(|k, _| matches!(k.as_str(), "type" | "text" | "image_url"));
             }
         }
     }
@@ -1093,7 +1531,11 @@ fn lift_openai(body: &Value, format: F) -> (String, Value, Value) {
     if !extra.is_empty() {
         params.insert("extra".into(), Value::Object(extra));
     }
-    (body["model"].as_str().unwrap().to_string(), messages, Value::Object(params))
+    (
+        body["model"].as_str().unwrap().to_string(),
+        messages,
+        Value::Object(params),
+    )
 }
 
 fn anthropic_text_blocks_to_parts(blocks: &[Value]) -> Value {
@@ -1104,7 +1546,11 @@ fn anthropic_text_blocks_to_parts(blocks: &[Value]) -> Value {
                 Some("image") => {
                     let s = &b["source"];
                     let url = match s["type"].as_str() {
-                        Some("base64") => format!("data:{};base64,{}", s["media_type"].as_str().unwrap(), s["data"].as_str().unwrap()),
+                        Some("base64") => format!(
+                            "data:{};base64,{}",
+                            s["media_type"].as_str().unwrap(),
+                            s["data"].as_str().unwrap()
+                        ),
                         _ => s["url"].as_str().unwrap().to_string(),
                     };
                     json!({"type": "image_url", "image_url": {"url": url}})
@@ -1133,7 +1579,11 @@ fn lift_anthropic(body: &Value) -> (String, Value, Value) {
             _ => vec![],
         };
         if m["role"] == "assistant" {
-            let text: String = blocks.iter().filter(|b| b["type"] == "text").filter_map(|b| b["text"].as_str()).collect();
+            let text: String = blocks
+                .iter()
+                .filter(|b| b["type"] == "text")
+                .filter_map(|b| b["text"].as_str())
+                .collect();
             let calls: Vec<Value> = blocks
                 .iter()
                 .filter(|b| b["type"] == "tool_use")
@@ -1150,11 +1600,18 @@ fn lift_anthropic(body: &Value) -> (String, Value, Value) {
                     Value::Array(parts) => anthropic_text_blocks_to_parts(parts),
                     other => other.clone(),
                 };
-                messages.push(json!({"role": "tool", "tool_call_id": b["tool_use_id"], "content": content}));
+                messages.push(
+                    json!({"role": "tool", "tool_call_id": b["tool_use_id"], "content": content}),
+                );
             }
-            let rest: Vec<Value> = blocks.into_iter().filter(|b| b["type"] != "tool_result").collect();
+            let rest: Vec<Value> = blocks
+                .into_iter()
+                .filter(|b| b["type"] != "tool_result")
+                .collect();
             if !rest.is_empty() {
-                messages.push(json!({"role": "user", "content": anthropic_text_blocks_to_parts(&rest)}));
+                messages.push(
+                    json!({"role": "user", "content": anthropic_text_blocks_to_parts(&rest)}),
+                );
             }
         }
     }
@@ -1178,7 +1635,10 @@ fn lift_anthropic(body: &Value) -> (String, Value, Value) {
                     .collect();
                 params.insert("tools".into(), Value::Array(tools));
             }
-            "tool_choice" if v.as_object().is_some_and(|o| o.len() == 1 || o.contains_key("name")) => {
+            "tool_choice"
+                if v.as_object()
+                    .is_some_and(|o| o.len() == 1 || o.contains_key("name")) =>
+            {
                 let choice = match v["type"].as_str() {
                     Some("auto") => json!("auto"),
                     Some("none") => json!("none"),
@@ -1187,7 +1647,10 @@ fn lift_anthropic(body: &Value) -> (String, Value, Value) {
                 };
                 params.insert("tool_choice".into(), choice);
             }
-            "metadata" if v.as_object().is_some_and(|o| o.len() == 1 && o.contains_key("user_id")) => {
+            "metadata"
+                if v.as_object()
+                    .is_some_and(|o| o.len() == 1 && o.contains_key("user_id")) =>
+            {
                 params.insert("user".into(), v["user_id"].clone());
             }
             _ => {
@@ -1198,7 +1661,11 @@ fn lift_anthropic(body: &Value) -> (String, Value, Value) {
     if !extra.is_empty() {
         params.insert("extra".into(), Value::Object(extra));
     }
-    (body["model"].as_str().unwrap_or("m").to_string(), Value::Array(messages), Value::Object(params))
+    (
+        body["model"].as_str().unwrap_or("m").to_string(),
+        Value::Array(messages),
+        Value::Object(params),
+    )
 }
 
 fn lift_gemini(body: &Value) -> (Value, Value) {
@@ -1229,9 +1696,14 @@ fn lift_gemini(body: &Value) -> (Value, Value) {
                 } else if let Some(t) = p.get("text") {
                     user_parts.push(json!({"type": "text", "text": t}));
                 } else if let Some(f) = p.get("fileData") {
-                    user_parts.push(json!({"type": "image_url", "image_url": {"url": f["fileUri"]}}));
+                    user_parts
+                        .push(json!({"type": "image_url", "image_url": {"url": f["fileUri"]}}));
                 } else if let Some(d) = p.get("inlineData") {
-                    let url = format!("data:{};base64,{}", d["mimeType"].as_str().unwrap(), d["data"].as_str().unwrap());
+                    let url = format!(
+                        "data:{};base64,{}",
+                        d["mimeType"].as_str().unwrap(),
+                        d["data"].as_str().unwrap()
+                    );
                     user_parts.push(json!({"type": "image_url", "image_url": {"url": url}}));
                 }
             }
@@ -1257,7 +1729,11 @@ fn lift_gemini(body: &Value) -> (Value, Value) {
                         if let Some(desc) = d.get("description") {
                             f["description"] = desc.clone();
                         }
-                        if let Some(schema) = d.get("parametersJsonSchema").or(d.get("parameters_json_schema")).or(d.get("parameters")) {
+                        if let Some(schema) = d
+                            .get("parametersJsonSchema")
+                            .or(d.get("parameters_json_schema"))
+                            .or(d.get("parameters"))
+                        {
                             f["parameters"] = schema.clone();
                         }
                         json!({"type": "function", "function": f})
@@ -1272,7 +1748,9 @@ fn lift_gemini(body: &Value) -> (Value, Value) {
                     (Some("AUTO"), None) => Some(json!("auto")),
                     (Some("NONE"), None) => Some(json!("none")),
                     (Some("ANY"), None) => Some(json!("required")),
-                    (Some("ANY"), Some(1)) => Some(json!({"type": "function", "function": {"name": names.unwrap()[0]}})),
+                    (Some("ANY"), Some(1)) => {
+                        Some(json!({"type": "function", "function": {"name": names.unwrap()[0]}}))
+                    }
                     _ => None, // e.g. several allowed names: not expressible as an OpenAI tool_choice
                 };
                 match choice {
@@ -1286,9 +1764,21 @@ fn lift_gemini(body: &Value) -> (Value, Value) {
             }
             "generationConfig" => {
                 let g = v.as_object().unwrap();
-                let modelled = ["temperature", "topP", "maxOutputTokens", "stopSequences", "seed"];
+                let modelled = [
+                    "temperature",
+                    "topP",
+                    "maxOutputTokens",
+                    "stopSequences",
+                    "seed",
+                ];
                 if g.keys().all(|k| modelled.contains(&k.as_str())) {
-                    for (gk, pk) in [("temperature", "temperature"), ("topP", "top_p"), ("maxOutputTokens", "max_tokens"), ("stopSequences", "stop"), ("seed", "seed")] {
+                    for (gk, pk) in [
+                        ("temperature", "temperature"),
+                        ("topP", "top_p"),
+                        ("maxOutputTokens", "max_tokens"),
+                        ("stopSequences", "stop"),
+                        ("seed", "seed"),
+                    ] {
                         if let Some(x) = g.get(gk) {
                             params.insert(pk.into(), x.clone());
                         }
@@ -1340,14 +1830,27 @@ fn recorded_requests_are_reproduced() {
     for (file, format, provider, max_tokens_field) in REQUESTS {
         let recorded = read_json(file);
         let meta_file = file.replace(".request.json", ".response_meta.json");
-        let meta = if fixtures_dir().join(&meta_file).is_file() { read_json(&meta_file) } else { Value::Null };
-        let uri = meta["uri"].as_str().or(meta["url"].as_str()).unwrap_or("").to_string();
+        let meta = if fixtures_dir().join(&meta_file).is_file() {
+            read_json(&meta_file)
+        } else {
+            Value::Null
+        };
+        let uri = meta["uri"]
+            .as_str()
+            .or(meta["url"].as_str())
+            .unwrap_or("")
+            .to_string();
         let stream = recorded["stream"] == true || uri.contains("streamGenerateContent");
         let (model, messages, params) = match format {
             F::OpenAi | F::Mistral => lift_openai(&recorded, *format),
             F::Anthropic => lift_anthropic(&recorded),
             F::Gemini => {
-                let model = uri.split("/models/").nth(1).and_then(|r| r.split(':').next()).unwrap().to_string();
+                let model = uri
+                    .split("/models/")
+                    .nth(1)
+                    .and_then(|r| r.split(':').next())
+                    .unwrap()
+                    .to_string();
                 let (m, p) = lift_gemini(&recorded);
                 (model, m, p)
             }
@@ -1372,7 +1875,9 @@ fn recorded_requests_are_reproduced() {
         match format {
             F::OpenAi | F::Mistral => {
                 // A modelled parameter sent as `null` is the same as not sent.
-                theirs_obj.retain(|k, v| !(v.is_null() && (PARAMS.contains(&k.as_str()) || k == "max_tokens")));
+                theirs_obj.retain(|k, v| {
+                    !(v.is_null() && (PARAMS.contains(&k.as_str()) || k == "max_tokens"))
+                });
                 // We always ask for usage on OpenAI-format streams.
                 if !theirs_obj.contains_key("stream_options") {
                     ours_obj.remove("stream_options");
@@ -1380,7 +1885,15 @@ fn recorded_requests_are_reproduced() {
                 // Message fields OpenAI-shaped messages do not carry: Mistral `prefix`, prompt-cache
                 // markers on parts, the `index` echoed inside tool calls.
                 for side in [&mut ours, &mut theirs] {
-                    strip_keys(&mut side["messages"], &["prefix", "prompt_cache_breakpoint", "cache_control", "index"]);
+                    strip_keys(
+                        &mut side["messages"],
+                        &[
+                            "prefix",
+                            "prompt_cache_breakpoint",
+                            "cache_control",
+                            "index",
+                        ],
+                    );
                     for m in side["messages"].as_array_mut().into_iter().flatten() {
                         // Reasoning parts of replayed assistant turns (Magistral) are not carried
                         // by OpenAI-shaped messages; an empty tool_calls list equals none.
@@ -1411,13 +1924,19 @@ fn recorded_requests_are_reproduced() {
                 strip_keys(&mut ours["contents"], &["thoughtSignature"]);
                 strip_keys(&mut theirs["contents"], &["mimeType"]);
                 strip_keys(&mut ours["contents"], &["mimeType"]);
-                if let Some(si) = theirs.get_mut("systemInstruction").and_then(Value::as_object_mut) {
+                if let Some(si) = theirs
+                    .get_mut("systemInstruction")
+                    .and_then(Value::as_object_mut)
+                {
                     si.remove("role");
                 }
                 // The schema key: we send `parametersJsonSchema`; recordings use that name in
                 // snake_case or the older `parameters`. Same schema, so compare under one name.
                 for side in [&mut ours, &mut theirs] {
-                    let decls = side.get_mut("tools").and_then(|t| t.get_mut(0)).and_then(|t| t.get_mut("functionDeclarations"));
+                    let decls = side
+                        .get_mut("tools")
+                        .and_then(|t| t.get_mut(0))
+                        .and_then(|t| t.get_mut("functionDeclarations"));
                     for d in decls.and_then(Value::as_array_mut).into_iter().flatten() {
                         let o = d.as_object_mut().unwrap();
                         for k in ["parameters", "parameters_json_schema"] {
@@ -1441,12 +1960,25 @@ fn recorded_requests_are_reproduced() {
         if false {
             failures.push(format!(
                 "{file}:\n  ours:   {}\n  theirs: {}",
-                serde_json::to_string(&ours).unwrap().chars().take(1500).collect::<String>(),
-                serde_json::to_string(&theirs).unwrap().chars().take(1500).collect::<String>()
+                serde_json::to_string(&ours)
+                    .unwrap()
+                    .chars()
+                    .take(1500)
+                    .collect::<String>(),
+                serde_json::to_string(&theirs)
+                    .unwrap()
+                    .chars()
+                    .take(1500)
+                    .collect::<String>()
             ));
         }
     }
-    assert!(failures.is_empty(), "{} recorded requests differ:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} recorded requests differ:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 fn json_diff(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
@@ -1455,7 +1987,11 @@ fn json_diff(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
             for k in x.keys().chain(y.keys()).collect::<BTreeSet<_>>() {
                 match (x.get(k), y.get(k)) {
                     (Some(p), Some(q)) => json_diff(p, q, format!("{path}.{k}"), out),
-                    (p, q) => out.push(format!("{path}.{k}: ours {} / recorded {}", short(p), short(q))),
+                    (p, q) => out.push(format!(
+                        "{path}.{k}: ours {} / recorded {}",
+                        short(p),
+                        short(q)
+                    )),
                 }
             }
         }
@@ -1464,11 +2000,16 @@ fn json_diff(a: &Value, b: &Value, path: String, out: &mut Vec<String>) {
                 json_diff(p, q, format!("{path}[{i}]"), out);
             }
         }
-        _ if a != b => out.push(format!("{path}: ours {} / recorded {}", short(Some(a)), short(Some(b)))),
+        _ if a != b => out.push(format!(
+            "{path}: ours {} / recorded {}",
+            short(Some(a)),
+            short(Some(b))
+        )),
         _ => {}
     }
 }
 
 fn short(v: Option<&Value>) -> String {
-    v.map(|v| v.to_string().chars().take(200).collect()).unwrap_or_else(|| "(absent)".into())
+    v.map(|v| v.to_string().chars().take(200).collect())
+        .unwrap_or_else(|| "(absent)".into())
 }

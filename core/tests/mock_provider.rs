@@ -2,33 +2,49 @@
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
-use polyfuse_core::{Client, Config, ErrorKind, FinishReason, Outcome, Request, StreamEvent, UsageEvent};
+use polyfuse_core::{
+    Client, Config, ErrorKind, FinishReason, Outcome, Request, StreamEvent, UsageEvent,
+};
 use serde_json::{json, Value};
 
 fn client(config: Value) -> (Client, Arc<Mutex<Vec<UsageEvent>>>) {
     let events = Arc::new(Mutex::new(Vec::new()));
     let sink = events.clone();
-    let c = Client::new(Config::from_value(config).unwrap(), vec![Arc::new(move |e: &UsageEvent| sink.lock().unwrap().push(e.clone()))]).unwrap();
+    let c = Client::new(
+        Config::from_value(config).unwrap(),
+        vec![Arc::new(move |e: &UsageEvent| {
+            sink.lock().unwrap().push(e.clone())
+        })],
+    )
+    .unwrap();
     (c, events)
 }
 
 #[tokio::test]
 async fn echo_is_deterministic() {
     let (c, _) = client(json!({"env_providers": false}));
-    let r = c.complete(Request::from_values("mock/echo", json!("repeat after me"), Value::Null).unwrap()).await.unwrap();
+    let r = c
+        .complete(Request::from_values("mock/echo", json!("repeat after me"), Value::Null).unwrap())
+        .await
+        .unwrap();
     assert_eq!(r.text, "repeat after me");
     assert_eq!(r.usage.output_tokens, 3);
     assert_eq!(r.usage.input_tokens, 3 + 3);
-    let r2 = c.complete(Request::from_values("mock/other", json!("hi"), Value::Null).unwrap()).await.unwrap();
+    let r2 = c
+        .complete(Request::from_values("mock/other", json!("hi"), Value::Null).unwrap())
+        .await
+        .unwrap();
     assert_eq!(r2.text, "This is mock/other answering: hi");
 }
 
 #[tokio::test]
 async fn scripted_chunks_and_failure_times() {
-    let (c, events) = client(json!({"env_providers": false, "policy": {"max_attempts_per_target": 1}, "mock": {"models": {
-        "flaky": {"text": "a b c d e f", "chunks": 3, "fail": {"kind": "rate_limited", "times": 1, "retry_after_ms": 1500}},
-        "tool": {"tool_calls": [{"name": "lookup", "arguments": {"q": "x"}}]}
-    }}}));
+    let (c, events) = client(
+        json!({"env_providers": false, "policy": {"max_attempts_per_target": 1}, "mock": {"models": {
+            "flaky": {"text": "a b c d e f", "chunks": 3, "fail": {"kind": "rate_limited", "times": 1, "retry_after_ms": 1500}},
+            "tool": {"tool_calls": [{"name": "lookup", "arguments": {"q": "x"}}]}
+        }}}),
+    );
     let req = || Request::from_values("mock/flaky", json!("go"), Value::Null).unwrap();
     let e = c.complete(req()).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::RateLimited);
@@ -45,7 +61,10 @@ async fn scripted_chunks_and_failure_times() {
     }
     assert_eq!(deltas, vec!["a b", " c d", " e f"]);
     assert_eq!(fin.unwrap().text, "a b c d e f");
-    let r = c.complete(Request::from_values("mock/tool", json!("go"), Value::Null).unwrap()).await.unwrap();
+    let r = c
+        .complete(Request::from_values("mock/tool", json!("go"), Value::Null).unwrap())
+        .await
+        .unwrap();
     assert_eq!(r.finish_reason, FinishReason::ToolCalls);
     assert_eq!(r.message.tool_calls[0].function.arguments, r#"{"q":"x"}"#);
     c.flush_usage();
@@ -56,10 +75,16 @@ async fn scripted_chunks_and_failure_times() {
 #[tokio::test]
 async fn unknown_provider_and_bad_model_are_clear() {
     let (c, _) = client(json!({"env_providers": false}));
-    let e = c.complete(Request::from_values("nope/x", json!("hi"), Value::Null).unwrap()).await.unwrap_err();
+    let e = c
+        .complete(Request::from_values("nope/x", json!("hi"), Value::Null).unwrap())
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::Config);
     assert!(e.message.contains("nope"), "{}", e.message);
-    let e = c.complete(Request::from_values("gpt-4o", json!("hi"), Value::Null).unwrap()).await.unwrap_err();
+    let e = c
+        .complete(Request::from_values("gpt-4o", json!("hi"), Value::Null).unwrap())
+        .await
+        .unwrap_err();
     assert_eq!(e.kind, ErrorKind::InvalidRequest);
     assert!(e.message.contains("provider/model"), "{}", e.message);
 }

@@ -23,7 +23,10 @@ fn req(model: &str) -> Request {
     Request::from_values(model, json!("hello"), Value::Null).unwrap()
 }
 
-async fn stream_all(client: &Client, model: &str) -> (Vec<StreamEvent>, Option<polyfuse_core::Error>) {
+async fn stream_all(
+    client: &Client,
+    model: &str,
+) -> (Vec<StreamEvent>, Option<polyfuse_core::Error>) {
     let mut s = client.stream(req(model));
     let mut out = Vec::new();
     while let Some(item) = s.next().await {
@@ -44,28 +47,49 @@ fn by_key(server: &polyfuse_mock_server::MockServer, key: &str) -> u64 {
 async fn retry_after_is_honoured_then_answered() {
     let (_s, c) = setup(json!({}), json!({})).await;
     let t = Instant::now();
-    let r = c.complete(req("p/m;status=429;retry_after=2;fail_times=1;key=ra")).await.unwrap();
-    assert!(t.elapsed() >= Duration::from_millis(1900), "{:?}", t.elapsed());
+    let r = c
+        .complete(req("p/m;status=429;retry_after=2;fail_times=1;key=ra"))
+        .await
+        .unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(1900),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(r.attempts.len(), 2);
     assert_eq!(r.attempts[0].error_kind, Some(ErrorKind::RateLimited));
-    assert_eq!(r.attempts[0].usage.output_tokens, 0, "a failed attempt is not billed as a completion");
+    assert_eq!(
+        r.attempts[0].usage.output_tokens, 0,
+        "a failed attempt is not billed as a completion"
+    );
     assert_eq!(r.attempts[1].outcome, Outcome::Ok);
 }
 
 #[tokio::test]
 async fn rate_limit_without_header_backs_off_then_falls_back() {
-    let routes = json!({"chat": {"targets": ["p/primary;status=429", "p/backup;text=from%20backup"]}});
+    let routes =
+        json!({"chat": {"targets": ["p/primary;status=429", "p/backup;text=from%20backup"]}});
     let (_s, c) = setup(json!({"backoff_initial_ms": 100}), routes).await;
     let r = c.complete(req("chat")).await.unwrap();
     assert_eq!(r.text, "from backup");
-    assert_eq!(r.model, "p/backup;text=from%20backup", "the response names the model that answered");
+    assert_eq!(
+        r.model, "p/backup;text=from%20backup",
+        "the response names the model that answered"
+    );
     assert_eq!(r.route.as_deref(), Some("chat"));
-    let kinds: Vec<_> = r.attempts.iter().map(|a| (a.model.split(';').next().unwrap().to_string(), a.outcome)).collect();
-    assert_eq!(kinds, vec![
-        ("p/primary".to_string(), Outcome::Error),
-        ("p/primary".to_string(), Outcome::Error),
-        ("p/backup".to_string(), Outcome::Ok),
-    ]);
+    let kinds: Vec<_> = r
+        .attempts
+        .iter()
+        .map(|a| (a.model.split(';').next().unwrap().to_string(), a.outcome))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("p/primary".to_string(), Outcome::Error),
+            ("p/primary".to_string(), Outcome::Error),
+            ("p/backup".to_string(), Outcome::Ok),
+        ]
+    );
     let gap = r.attempts[1].latency_ms; // sanity: attempts are recorded with latencies
     assert!(gap >= 0.0);
 }
@@ -73,7 +97,10 @@ async fn rate_limit_without_header_backs_off_then_falls_back() {
 #[tokio::test]
 async fn server_error_once_is_retried_on_the_same_target() {
     let (s, c) = setup(json!({"backoff_initial_ms": 50}), json!({})).await;
-    let r = c.complete(req("p/m;status=500;fail_times=1;key=once")).await.unwrap();
+    let r = c
+        .complete(req("p/m;status=500;fail_times=1;key=once"))
+        .await
+        .unwrap();
     assert_eq!(r.attempts.len(), 2);
     assert_eq!(by_key(&s, "once"), 2);
 }
@@ -81,7 +108,11 @@ async fn server_error_once_is_retried_on_the_same_target() {
 #[tokio::test]
 async fn overloaded_always_fails_over_within_budget() {
     let routes = json!({"r": {"targets": ["p/a;status=503", "p/b"]}});
-    let (_s, c) = setup(json!({"backoff_initial_ms": 50, "total_timeout_ms": 5000}), routes).await;
+    let (_s, c) = setup(
+        json!({"backoff_initial_ms": 50, "total_timeout_ms": 5000}),
+        routes,
+    )
+    .await;
     let t = Instant::now();
     let r = c.complete(req("route/r")).await.unwrap();
     assert!(r.model.starts_with("p/b"));
@@ -91,7 +122,10 @@ async fn overloaded_always_fails_over_within_budget() {
 #[tokio::test]
 async fn connection_reset_before_headers_is_answered() {
     let (_s, c) = setup(json!({"backoff_initial_ms": 50}), json!({})).await;
-    let r = c.complete(req("p/m;reset=1;fail_times=1;key=rst")).await.unwrap();
+    let r = c
+        .complete(req("p/m;reset=1;fail_times=1;key=rst"))
+        .await
+        .unwrap();
     assert_eq!(r.attempts[0].error_kind, Some(ErrorKind::Connection));
     assert_eq!(r.attempts.len(), 2);
 }
@@ -99,12 +133,19 @@ async fn connection_reset_before_headers_is_answered() {
 #[tokio::test]
 async fn silent_provider_times_out_and_the_fallback_answers() {
     let routes = json!({"r": {"targets": ["p/silent;hang=1", "p/ok"]}});
-    let (s, c) = setup(json!({"attempt_timeout_ms": 800, "total_timeout_ms": 10000}), routes).await;
+    let (s, c) = setup(
+        json!({"attempt_timeout_ms": 800, "total_timeout_ms": 10000}),
+        routes,
+    )
+    .await;
     let t = Instant::now();
     let r = c.complete(req("r")).await.unwrap();
     let took = t.elapsed();
     assert!(r.model.starts_with("p/ok"));
-    assert!(took >= Duration::from_millis(750) && took < Duration::from_secs(4), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(750) && took < Duration::from_secs(4),
+        "{took:?}"
+    );
     // A silent target is not retried on the same target by default.
     assert_eq!(r.attempts.len(), 2);
     assert_eq!(r.attempts[0].error_kind, Some(ErrorKind::Timeout));
@@ -119,15 +160,32 @@ async fn slow_first_token_moves_on_after_the_ttft_limit() {
     let (events, err) = stream_all(&c, "r").await;
     assert!(err.is_none(), "{err:?}");
     let took = t.elapsed();
-    assert!(took >= Duration::from_millis(950) && took < Duration::from_secs(5), "{took:?}");
-    let Some(StreamEvent::Final { response }) = events.last() else { panic!() };
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+    let Some(StreamEvent::Final { response }) = events.last() else {
+        panic!()
+    };
     assert!(response.model.starts_with("p/fast"));
-    assert!(!events.iter().any(|e| matches!(e, StreamEvent::Restart { .. })), "nothing was shown before, no restart needed");
+    assert!(
+        !events
+            .iter()
+            .any(|e| matches!(e, StreamEvent::Restart { .. })),
+        "nothing was shown before, no restart needed"
+    );
 }
 
 fn final_and_after_last_restart(events: &[StreamEvent]) -> (String, String, usize) {
-    let restarts = events.iter().filter(|e| matches!(e, StreamEvent::Restart { .. })).count();
-    let last_restart = events.iter().rposition(|e| matches!(e, StreamEvent::Restart { .. })).map(|i| i + 1).unwrap_or(0);
+    let restarts = events
+        .iter()
+        .filter(|e| matches!(e, StreamEvent::Restart { .. }))
+        .count();
+    let last_restart = events
+        .iter()
+        .rposition(|e| matches!(e, StreamEvent::Restart { .. }))
+        .map(|i| i + 1)
+        .unwrap_or(0);
     let shown: String = events[last_restart..]
         .iter()
         .filter_map(|e| match e {
@@ -135,7 +193,9 @@ fn final_and_after_last_restart(events: &[StreamEvent]) -> (String, String, usiz
             _ => None,
         })
         .collect();
-    let Some(StreamEvent::Final { response }) = events.last() else { panic!("no final: {events:?}") };
+    let Some(StreamEvent::Final { response }) = events.last() else {
+        panic!("no final: {events:?}")
+    };
     (response.text.clone(), shown, restarts)
 }
 
@@ -145,14 +205,28 @@ async fn cut_and_stalled_streams_fail_over_with_a_restart() {
         "cut": {"targets": ["p/a;words=60;cut_after=40", "p/b;words=60"]},
         "stall": {"targets": ["p/a;words=60;stall_after=20", "p/b;words=60"]},
     });
-    let (_s, c) = setup(json!({"stream_idle_timeout_ms": 500, "backoff_initial_ms": 50}), routes).await;
+    let (_s, c) = setup(
+        json!({"stream_idle_timeout_ms": 500, "backoff_initial_ms": 50}),
+        routes,
+    )
+    .await;
     for route in ["cut", "stall"] {
         let (events, err) = stream_all(&c, route).await;
         assert!(err.is_none(), "{route}: {err:?}");
         let (text, shown, restarts) = final_and_after_last_restart(&events);
-        assert!(restarts >= 1, "{route}: a restart event tells the consumer to discard");
-        assert_eq!(text.split_whitespace().count(), 60, "{route}: the final answer is complete");
-        assert_eq!(shown, text, "{route}: what follows the last restart is the whole answer");
+        assert!(
+            restarts >= 1,
+            "{route}: a restart event tells the consumer to discard"
+        );
+        assert_eq!(
+            text.split_whitespace().count(),
+            60,
+            "{route}: the final answer is complete"
+        );
+        assert_eq!(
+            shown, text,
+            "{route}: what follows the last restart is the whole answer"
+        );
     }
     // The client stays healthy: a plain call afterwards works.
     let r = c.complete(req("p/b;words=3")).await.unwrap();
@@ -187,8 +261,15 @@ async fn context_window_and_content_filter_are_tried_once() {
     let (s, c) = setup(json!({}), routes).await;
     let r = c.complete(req("ctx")).await.unwrap();
     assert_eq!(r.text, "big");
-    assert_eq!(r.attempts.len(), 2, "one attempt on the small target, none on the same-size one");
-    assert_eq!(r.attempts[0].error_kind, Some(ErrorKind::ContextWindowExceeded));
+    assert_eq!(
+        r.attempts.len(),
+        2,
+        "one attempt on the small target, none on the same-size one"
+    );
+    assert_eq!(
+        r.attempts[0].error_kind,
+        Some(ErrorKind::ContextWindowExceeded)
+    );
     let e = c.complete(req("filtered")).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::ContentFiltered);
     assert_eq!(e.attempts.len(), 1);
@@ -200,18 +281,30 @@ async fn the_most_meaningful_error_is_surfaced_with_every_attempt() {
     let routes = json!({"r": {"targets": ["p/a;error=insufficient_quota", "p/b;status=400"]}});
     let (_s, c) = setup(json!({}), routes).await;
     let e = c.complete(req("r")).await.unwrap_err();
-    assert_eq!(e.kind, ErrorKind::Quota, "not the fallback's unrelated 400: {e}");
+    assert_eq!(
+        e.kind,
+        ErrorKind::Quota,
+        "not the fallback's unrelated 400: {e}"
+    );
     assert_eq!(e.attempts.len(), 2);
 }
 
 #[tokio::test]
 async fn total_budget_is_never_exceeded() {
     let routes = json!({"r": {"targets": ["p/a;hang=1", "p/b;hang=1"]}});
-    let (_s, c) = setup(json!({"total_timeout_ms": 700, "retry_silent": true}), routes).await;
+    let (_s, c) = setup(
+        json!({"total_timeout_ms": 700, "retry_silent": true}),
+        routes,
+    )
+    .await;
     let t = Instant::now();
     let e = c.complete(req("r")).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::Timeout);
-    assert!(t.elapsed() < Duration::from_millis(1500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        t.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -226,8 +319,15 @@ async fn breaker_serves_the_fallback_while_the_primary_is_down_and_returns_after
         answered_by.push(r.model.split(';').next().unwrap().to_string());
     }
     assert!(answered_by.iter().all(|m| m == "p/backup"));
-    assert_eq!(by_key(&s, "primary"), 2, "the open breaker keeps calls away from the primary");
-    assert!(c.health().iter().any(|h| h.target.starts_with("p/primary") && h.state == "open"));
+    assert_eq!(
+        by_key(&s, "primary"),
+        2,
+        "the open breaker keeps calls away from the primary"
+    );
+    assert!(c
+        .health()
+        .iter()
+        .any(|h| h.target.starts_with("p/primary") && h.state == "open"));
     // After recovery the primary is used again within a few cooldowns (probes use up its failures).
     let mut back = false;
     for _ in 0..40 {
@@ -239,7 +339,11 @@ async fn breaker_serves_the_fallback_while_the_primary_is_down_and_returns_after
         }
     }
     assert!(back, "primary never came back: {:?}", c.health());
-    assert!(by_key(&s, "primary") <= 8, "probes are bounded: {}", by_key(&s, "primary"));
+    assert!(
+        by_key(&s, "primary") <= 8,
+        "probes are bounded: {}",
+        by_key(&s, "primary")
+    );
 }
 
 #[tokio::test]
@@ -250,8 +354,18 @@ async fn hedge_answers_first_and_the_slow_primary_is_cancelled() {
     let r = c.complete(req("r")).await.unwrap();
     assert_eq!(r.text, "hedged");
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
-    let outcomes: Vec<_> = r.attempts.iter().map(|a| (a.model.split(';').next().unwrap().to_string(), a.outcome)).collect();
-    assert_eq!(outcomes, vec![("p/fast".to_string(), Outcome::Ok), ("p/slow".to_string(), Outcome::Cancelled)]);
+    let outcomes: Vec<_> = r
+        .attempts
+        .iter()
+        .map(|a| (a.model.split(';').next().unwrap().to_string(), a.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            ("p/fast".to_string(), Outcome::Ok),
+            ("p/slow".to_string(), Outcome::Cancelled)
+        ]
+    );
     // The primary's connection was closed.
     let mut disconnects = 0;
     for _ in 0..100 {
@@ -297,10 +411,15 @@ async fn hedged_stream_takes_the_first_to_deliver_a_token() {
     let (events, err) = stream_all(&c, "r").await;
     assert!(err.is_none(), "{err:?}");
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
-    let Some(StreamEvent::Final { response }) = events.last() else { panic!() };
+    let Some(StreamEvent::Final { response }) = events.last() else {
+        panic!()
+    };
     assert!(response.model.starts_with("p/fast"));
     assert_eq!(response.text.split_whitespace().count(), 6);
-    assert!(response.attempts.iter().any(|a| a.model.starts_with("p/slow") && a.outcome == Outcome::Cancelled));
+    assert!(response
+        .attempts
+        .iter()
+        .any(|a| a.model.starts_with("p/slow") && a.outcome == Outcome::Cancelled));
     let mut disconnects = 0;
     for _ in 0..100 {
         disconnects = s.stats().client_disconnects;

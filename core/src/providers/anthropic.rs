@@ -47,20 +47,30 @@ pub struct AnthropicProvider {
 
 impl AnthropicProvider {
     pub fn new(name: &str, pc: &ProviderConfig, http: reqwest::Client) -> Result<Self> {
-        let base = pc
-            .base_url
-            .as_deref()
-            .ok_or_else(|| Error::config(format!("config key `providers.{name}.base_url`: required")))?;
+        let base = pc.base_url.as_deref().ok_or_else(|| {
+            Error::config(format!("config key `providers.{name}.base_url`: required"))
+        })?;
         let url = format!("{}/messages", base.trim_end_matches('/'));
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        headers.insert("anthropic-version", HeaderValue::from_static(ANTHROPIC_VERSION));
+        headers.insert(
+            "anthropic-version",
+            HeaderValue::from_static(ANTHROPIC_VERSION),
+        );
         extra_headers(name, pc, &mut headers)?;
         let api_key = pc.api_key.as_ref().map(|k| k.expose().to_string());
         if let Some(key) = &api_key {
             key_header(name, "x-api-key", key, &mut headers)?;
         }
-        Ok(AnthropicProvider { scope: Arc::new(Scope { name: name.to_string(), api_key }), url, headers, http })
+        Ok(AnthropicProvider {
+            scope: Arc::new(Scope {
+                name: name.to_string(),
+                api_key,
+            }),
+            url,
+            headers,
+            http,
+        })
     }
 
     /// The Messages request body for `req` (as JSON).
@@ -70,14 +80,33 @@ impl AnthropicProvider {
 
     /// Parses an SSE body given as chunks, exactly as if it had arrived over the wire (replay,
     /// tests: e.g. one byte per chunk).
-    pub fn replay_sse(&self, model: &str, chunks: Vec<bytes::Bytes>, idle: Duration) -> ProviderStream {
-        event_stream(self.scope.clone(), futures_util::stream::iter(chunks.into_iter().map(Ok)), model.to_string(), idle)
+    pub fn replay_sse(
+        &self,
+        model: &str,
+        chunks: Vec<bytes::Bytes>,
+        idle: Duration,
+    ) -> ProviderStream {
+        event_stream(
+            self.scope.clone(),
+            futures_util::stream::iter(chunks.into_iter().map(Ok)),
+            model.to_string(),
+            idle,
+        )
     }
 
     async fn send(&self, model: &str, req: &Request, stream: bool) -> Result<reqwest::Response> {
         let body = serde_json::to_vec(&build_body(model, req, stream)?)
             .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))?;
-        match post_json(&self.http, &self.url, &self.headers, body, &self.scope, model).await? {
+        match post_json(
+            &self.http,
+            &self.url,
+            &self.headers,
+            body,
+            &self.scope,
+            model,
+        )
+        .await?
+        {
             Ok(resp) => Ok(resp),
             Err(f) => Err(self.http_error(&f, model)),
         }
@@ -85,11 +114,26 @@ impl AnthropicProvider {
 
     fn http_error(&self, f: &HttpFailure, model: &str) -> Error {
         let by_status = kind_for_status(f.status);
-        let (mut kind, message, code) = match serde_json::from_slice::<ErrorEnvelope>(&f.body).ok().and_then(|b| b.error) {
-            Some(d) => (classify(by_status, d.kind.as_deref(), d.message.as_deref().unwrap_or("")), d.message_or_default(), d.kind),
+        let (mut kind, message, code) = match serde_json::from_slice::<ErrorEnvelope>(&f.body)
+            .ok()
+            .and_then(|b| b.error)
+        {
+            Some(d) => (
+                classify(
+                    by_status,
+                    d.kind.as_deref(),
+                    d.message.as_deref().unwrap_or(""),
+                ),
+                d.message_or_default(),
+                d.kind,
+            ),
             None => {
                 let snippet: String = String::from_utf8_lossy(&f.body).chars().take(300).collect();
-                (by_status, format!("HTTP {} from provider: {snippet}", f.status), None)
+                (
+                    by_status,
+                    format!("HTTP {} from provider: {snippet}", f.status),
+                    None,
+                )
             }
         };
         if should_retry(&f.headers) == Some(false) && kind.is_retryable() {
@@ -108,7 +152,10 @@ impl AnthropicProvider {
 /// cases Anthropic reports under a generic type (prompt too long, no credit).
 fn classify(by_status: ErrorKind, kind: Option<&str>, message: &str) -> ErrorKind {
     let lower = message.to_ascii_lowercase();
-    if lower.contains("prompt is too long") || lower.contains("context window") || lower.contains("input length and `max_tokens` exceed") {
+    if lower.contains("prompt is too long")
+        || lower.contains("context window")
+        || lower.contains("input length and `max_tokens` exceed")
+    {
         return ErrorKind::ContextWindowExceeded;
     }
     if lower.contains("credit balance is too low") {
@@ -133,18 +180,37 @@ impl Provider for AnthropicProvider {
         &self.scope.name
     }
 
-    fn complete<'a>(&'a self, model: &'a str, req: &'a Request, _opts: &'a CallOptions) -> BoxFuture<'a, Result<Completion>> {
+    fn complete<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        _opts: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<Completion>> {
         Box::pin(async move {
             let resp = self.send(model, req, false).await?;
-            let bytes = resp.bytes().await.map_err(|e| self.scope.tag(crate::http::transport_error(&e), model))?;
-            parse_response(&bytes, req.params.include_raw.unwrap_or(false)).map_err(|e| self.scope.tag(e, model))
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| self.scope.tag(crate::http::transport_error(&e), model))?;
+            parse_response(&bytes, req.params.include_raw.unwrap_or(false))
+                .map_err(|e| self.scope.tag(e, model))
         })
     }
 
-    fn stream<'a>(&'a self, model: &'a str, req: &'a Request, opts: &'a CallOptions) -> BoxFuture<'a, Result<ProviderStream>> {
+    fn stream<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        opts: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<ProviderStream>> {
         Box::pin(async move {
             let resp = self.send(model, req, true).await?;
-            Ok(event_stream(self.scope.clone(), resp.bytes_stream(), model.to_string(), opts.stream_idle_timeout))
+            Ok(event_stream(
+                self.scope.clone(),
+                resp.bytes_stream(),
+                model.to_string(),
+                opts.stream_idle_timeout,
+            ))
         })
     }
 }
@@ -192,12 +258,17 @@ fn build_body(model: &str, req: &Request, stream: bool) -> Result<Value> {
     let p = &req.params;
     let (system, messages) = translate_messages(&req.messages)?;
     let budget = thinking_budget(p.reasoning_effort.as_deref());
-    let max_tokens = p.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS + budget.unwrap_or(0));
+    let max_tokens = p
+        .max_tokens
+        .unwrap_or(DEFAULT_MAX_TOKENS + budget.unwrap_or(0));
     let stop_sequences = p.stop.as_ref().map(|s| match s {
         Stop::One(s) => vec![s.as_str()],
         Stop::Many(v) => v.iter().map(String::as_str).collect(),
     });
-    let tools = p.tools.as_ref().map(|tools| tools.iter().map(translate_tool).collect::<Vec<_>>());
+    let tools = p
+        .tools
+        .as_ref()
+        .map(|tools| tools.iter().map(translate_tool).collect::<Vec<_>>());
     let mut tool_choice = p.tool_choice.as_ref().and_then(translate_tool_choice);
     if p.parallel_tool_calls == Some(false) && tools.is_some() {
         let choice = tool_choice.get_or_insert_with(|| json!({"type": "auto"}));
@@ -220,7 +291,8 @@ fn build_body(model: &str, req: &Request, stream: bool) -> Result<Value> {
         stream,
         extra: p.extra.as_ref(),
     };
-    serde_json::to_value(&body).map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
+    serde_json::to_value(&body)
+        .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
 }
 
 /// OpenAI tool `{type:"function", function:{name, description, parameters}}` → `{name, description, input_schema}`.
@@ -249,7 +321,10 @@ fn translate_tool_choice(choice: &Value) -> Option<Value> {
             _ => None,
         },
         Value::Object(o) => {
-            let name = o.get("function").and_then(|f| f.get("name")).or_else(|| o.get("name"))?;
+            let name = o
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .or_else(|| o.get("name"))?;
             Some(json!({"type": "tool", "name": name}))
         }
         _ => None,
@@ -266,7 +341,9 @@ fn content_blocks(content: &Option<Content>) -> Vec<Value> {
             .iter()
             .map(|p| match p {
                 ContentPart::Text { text } => json!({"type": "text", "text": text}),
-                ContentPart::ImageUrl { image_url } => json!({"type": "image", "source": image_source(&image_url.url)}),
+                ContentPart::ImageUrl { image_url } => {
+                    json!({"type": "image", "source": image_source(&image_url.url)})
+                }
             })
             .collect(),
     }
@@ -315,13 +392,18 @@ fn translate_messages(messages: &[Message]) -> Result<(Option<Value>, Vec<Value>
             }
             Role::Tool => {
                 let id = m.tool_call_id.clone().ok_or_else(|| {
-                    Error::invalid_request(format!("messages[{i}]: a tool message needs `tool_call_id`"))
+                    Error::invalid_request(format!(
+                        "messages[{i}]: a tool message needs `tool_call_id`"
+                    ))
                 })?;
                 let content = match &m.content {
                     Some(Content::Parts(_)) => Value::Array(content_blocks(&m.content)),
                     _ => Value::String(m.text()),
                 };
-                ("user", vec![json!({"type": "tool_result", "tool_use_id": id, "content": content})])
+                (
+                    "user",
+                    vec![json!({"type": "tool_result", "tool_use_id": id, "content": content})],
+                )
             }
         };
         match turns.last_mut() {
@@ -332,9 +414,17 @@ fn translate_messages(messages: &[Message]) -> Result<(Option<Value>, Vec<Value>
     let system = match system.len() {
         0 => None,
         1 => Some(Value::String(system.remove(0))),
-        _ => Some(Value::Array(system.into_iter().map(|t| json!({"type": "text", "text": t})).collect())),
+        _ => Some(Value::Array(
+            system
+                .into_iter()
+                .map(|t| json!({"type": "text", "text": t}))
+                .collect(),
+        )),
     };
-    let messages = turns.into_iter().map(|(role, content)| json!({"role": role, "content": content})).collect();
+    let messages = turns
+        .into_iter()
+        .map(|(role, content)| json!({"role": role, "content": content}))
+        .collect();
     Ok((system, messages))
 }
 
@@ -357,7 +447,9 @@ struct ErrorDetail {
 
 impl ErrorDetail {
     fn message_or_default(&self) -> String {
-        self.message.clone().unwrap_or_else(|| "the provider reported an error without a message".into())
+        self.message
+            .clone()
+            .unwrap_or_else(|| "the provider reported an error without a message".into())
     }
 }
 
@@ -405,8 +497,12 @@ impl WireUsage {
     fn merge(&mut self, later: WireUsage) {
         self.input_tokens = later.input_tokens.or(self.input_tokens);
         self.output_tokens = later.output_tokens.or(self.output_tokens);
-        self.cache_creation_input_tokens = later.cache_creation_input_tokens.or(self.cache_creation_input_tokens);
-        self.cache_read_input_tokens = later.cache_read_input_tokens.or(self.cache_read_input_tokens);
+        self.cache_creation_input_tokens = later
+            .cache_creation_input_tokens
+            .or(self.cache_creation_input_tokens);
+        self.cache_read_input_tokens = later
+            .cache_read_input_tokens
+            .or(self.cache_read_input_tokens);
         if later.output_tokens_details.is_some() {
             self.output_tokens_details = later.output_tokens_details;
         }
@@ -420,7 +516,11 @@ impl WireUsage {
             output_tokens: self.output_tokens.unwrap_or(0),
             cached_input_tokens: read,
             cache_write_tokens: write,
-            reasoning_tokens: self.output_tokens_details.as_ref().and_then(|d| d.thinking_tokens).unwrap_or(0),
+            reasoning_tokens: self
+                .output_tokens_details
+                .as_ref()
+                .and_then(|d| d.thinking_tokens)
+                .unwrap_or(0),
             cost_usd: None,
         }
     }
@@ -437,7 +537,11 @@ fn finish_reason(stop: &str) -> FinishReason {
 }
 
 fn stream_error(detail: &ErrorDetail) -> Error {
-    let kind = classify(ErrorKind::Server, detail.kind.as_deref(), detail.message.as_deref().unwrap_or(""));
+    let kind = classify(
+        ErrorKind::Server,
+        detail.kind.as_deref(),
+        detail.message.as_deref().unwrap_or(""),
+    );
     Error::new(kind, detail.message_or_default()).with_provider_code(detail.kind.clone())
 }
 
@@ -446,10 +550,13 @@ fn invalid(msg: String) -> Error {
 }
 
 fn parse_response(bytes: &[u8], include_raw: bool) -> Result<Completion> {
-    let resp: MessageResponse =
-        serde_json::from_slice(bytes).map_err(|e| invalid(format!("could not parse the provider's response: {e}")))?;
+    let resp: MessageResponse = serde_json::from_slice(bytes)
+        .map_err(|e| invalid(format!("could not parse the provider's response: {e}")))?;
     if resp.kind.as_deref() == Some("error") || resp.error.is_some() {
-        let detail = resp.error.unwrap_or(ErrorDetail { kind: None, message: None });
+        let detail = resp.error.unwrap_or(ErrorDetail {
+            kind: None,
+            message: None,
+        });
         return Err(stream_error(&detail));
     }
     let mut text = String::new();
@@ -458,31 +565,63 @@ fn parse_response(bytes: &[u8], include_raw: bool) -> Result<Completion> {
     for block in &resp.content {
         match block.get("type").and_then(Value::as_str) {
             Some("text") => text.push_str(block.get("text").and_then(Value::as_str).unwrap_or("")),
-            Some("thinking") => reasoning.push_str(block.get("thinking").and_then(Value::as_str).unwrap_or("")),
+            Some("thinking") => {
+                reasoning.push_str(block.get("thinking").and_then(Value::as_str).unwrap_or(""))
+            }
             Some("tool_use") => tool_calls.push(ToolCall {
-                id: block.get("id").and_then(Value::as_str).unwrap_or_default().to_string(),
+                id: block
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 kind: "function".into(),
                 function: FunctionCall {
-                    name: block.get("name").and_then(Value::as_str).unwrap_or_default().to_string(),
-                    arguments: block.get("input").map(Value::to_string).unwrap_or_else(|| "{}".into()),
+                    name: block
+                        .get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    arguments: block
+                        .get("input")
+                        .map(Value::to_string)
+                        .unwrap_or_else(|| "{}".into()),
                 },
             }),
             _ => {} // redacted_thinking, server tool blocks, citations: not modelled
         }
     }
-    let finish = resp.stop_reason.as_deref().map(finish_reason).unwrap_or(if tool_calls.is_empty() {
-        FinishReason::Stop
+    let finish =
+        resp.stop_reason
+            .as_deref()
+            .map(finish_reason)
+            .unwrap_or(if tool_calls.is_empty() {
+                FinishReason::Stop
+            } else {
+                FinishReason::ToolCalls
+            });
+    let content = if text.is_empty() && !tool_calls.is_empty() {
+        None
     } else {
-        FinishReason::ToolCalls
-    });
-    let content = if text.is_empty() && !tool_calls.is_empty() { None } else { Some(Content::Text(text)) };
+        Some(Content::Text(text))
+    };
     Ok(Completion {
         provider_response_id: resp.id,
-        message: Message { role: Role::Assistant, content, name: None, tool_calls, tool_call_id: None, refusal: None },
+        message: Message {
+            role: Role::Assistant,
+            content,
+            name: None,
+            tool_calls,
+            tool_call_id: None,
+            refusal: None,
+        },
         finish_reason: finish,
         usage: resp.usage.map(|u| u.normalize()).unwrap_or_default(),
         provider_model: resp.model,
-        raw: if include_raw { serde_json::from_slice(bytes).ok() } else { None },
+        raw: if include_raw {
+            serde_json::from_slice(bytes).ok()
+        } else {
+            None
+        },
         reasoning: (!reasoning.is_empty()).then_some(reasoning),
     })
 }
@@ -524,7 +663,8 @@ impl StreamState {
                 self.acc.response_id = m.get("id").and_then(Value::as_str).map(String::from);
                 self.acc.provider_model = m.get("model").and_then(Value::as_str).map(String::from);
                 if let Some(u) = m.get("usage") {
-                    self.usage.merge(serde_json::from_value(u.clone()).unwrap_or_default());
+                    self.usage
+                        .merge(serde_json::from_value(u.clone()).unwrap_or_default());
                 }
             }
             "content_block_start" => {
@@ -532,13 +672,21 @@ impl StreamState {
                 let block = &v["content_block"];
                 match block.get("type").and_then(Value::as_str) {
                     Some("text") => {
-                        if let Some(t) = block.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                        if let Some(t) = block
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .filter(|t| !t.is_empty())
+                        {
                             self.acc.text.push_str(t);
                             out.push(ProviderEvent::TextDelta(t.to_string()));
                         }
                     }
                     Some("thinking") => {
-                        if let Some(t) = block.get("thinking").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                        if let Some(t) = block
+                            .get("thinking")
+                            .and_then(Value::as_str)
+                            .filter(|t| !t.is_empty())
+                        {
                             self.acc.reasoning.push_str(t);
                             out.push(ProviderEvent::ReasoningDelta(t.to_string()));
                         }
@@ -558,21 +706,39 @@ impl StreamState {
                 let delta = &v["delta"];
                 match delta.get("type").and_then(Value::as_str) {
                     Some("text_delta") => {
-                        if let Some(t) = delta.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                        if let Some(t) = delta
+                            .get("text")
+                            .and_then(Value::as_str)
+                            .filter(|t| !t.is_empty())
+                        {
                             self.acc.text.push_str(t);
                             out.push(ProviderEvent::TextDelta(t.to_string()));
                         }
                     }
                     Some("thinking_delta") => {
-                        if let Some(t) = delta.get("thinking").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                        if let Some(t) = delta
+                            .get("thinking")
+                            .and_then(Value::as_str)
+                            .filter(|t| !t.is_empty())
+                        {
                             self.acc.reasoning.push_str(t);
                             out.push(ProviderEvent::ReasoningDelta(t.to_string()));
                         }
                     }
                     Some("input_json_delta") => {
-                        let fragment = delta.get("partial_json").and_then(Value::as_str).unwrap_or("");
-                        if let (Some(&ordinal), false) = (self.tool_blocks.get(&index), fragment.is_empty()) {
-                            out.push(self.acc.tool_call_delta(ordinal, None, None, fragment.to_string()));
+                        let fragment = delta
+                            .get("partial_json")
+                            .and_then(Value::as_str)
+                            .unwrap_or("");
+                        if let (Some(&ordinal), false) =
+                            (self.tool_blocks.get(&index), fragment.is_empty())
+                        {
+                            out.push(self.acc.tool_call_delta(
+                                ordinal,
+                                None,
+                                None,
+                                fragment.to_string(),
+                            ));
                         }
                     }
                     _ => {} // signature_delta, citations_delta
@@ -582,7 +748,12 @@ impl StreamState {
                 // A tool without arguments streams only "": its input is `{}`.
                 let index = v.get("index").and_then(Value::as_u64).unwrap_or(0);
                 if let Some(&ordinal) = self.tool_blocks.get(&index) {
-                    if self.acc.tool_calls.get(&ordinal).is_some_and(|tc| tc.function.arguments.is_empty()) {
+                    if self
+                        .acc
+                        .tool_calls
+                        .get(&ordinal)
+                        .is_some_and(|tc| tc.function.arguments.is_empty())
+                    {
                         out.push(self.acc.tool_call_delta(ordinal, None, None, "{}".into()));
                     }
                 }
@@ -592,13 +763,18 @@ impl StreamState {
                     self.acc.finish_reason = Some(finish_reason(stop));
                 }
                 if let Some(u) = v.get("usage") {
-                    self.usage.merge(serde_json::from_value(u.clone()).unwrap_or_default());
+                    self.usage
+                        .merge(serde_json::from_value(u.clone()).unwrap_or_default());
                 }
             }
             "message_stop" => return Ok(Step::Finished(Box::new(self.finish()))),
             "error" => {
-                let detail: ErrorDetail = serde_json::from_value(v.get("error").cloned().unwrap_or(Value::Null))
-                    .unwrap_or(ErrorDetail { kind: None, message: Some(data.to_string()) });
+                let detail: ErrorDetail =
+                    serde_json::from_value(v.get("error").cloned().unwrap_or(Value::Null))
+                        .unwrap_or(ErrorDetail {
+                            kind: None,
+                            message: Some(data.to_string()),
+                        });
                 return Err(stream_error(&detail));
             }
             _ => {} // ping and future event types
@@ -620,7 +796,10 @@ impl StreamState {
 
 fn event_stream<S>(scope: Arc<Scope>, bytes: S, model: String, idle: Duration) -> ProviderStream
 where
-    S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, reqwest::Error>> + Send + Unpin + 'static,
+    S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, reqwest::Error>>
+        + Send
+        + Unpin
+        + 'static,
 {
     Box::pin(async_stream::stream! {
         let mut events = Box::pin(sse_events(bytes));
@@ -690,17 +869,34 @@ mod tests {
         assert_eq!(body["max_tokens"], DEFAULT_MAX_TOKENS);
         assert_eq!(body["stream"], true);
         assert_eq!(body["stop_sequences"], json!(["END"]));
-        assert_eq!(body["tools"], json!([{"name": "w", "description": "d", "input_schema": {"type": "object"}}]));
+        assert_eq!(
+            body["tools"],
+            json!([{"name": "w", "description": "d", "input_schema": {"type": "object"}}])
+        );
         assert_eq!(body["tool_choice"], json!({"type": "any"}));
-        assert_eq!(body["messages"][1]["content"][0], json!({"type": "tool_use", "id": "call_1", "name": "w", "input": {"city": "Paris"}}));
-        assert_eq!(body["messages"][2], json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "sunny"}]}));
+        assert_eq!(
+            body["messages"][1]["content"][0],
+            json!({"type": "tool_use", "id": "call_1", "name": "w", "input": {"city": "Paris"}})
+        );
+        assert_eq!(
+            body["messages"][2],
+            json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": "call_1", "content": "sunny"}]})
+        );
     }
 
     #[test]
     fn usage_counts_cache_reads_and_writes_as_input() {
         let u: WireUsage = serde_json::from_value(json!({"input_tokens": 3, "cache_read_input_tokens": 1111, "cache_creation_input_tokens": 418, "output_tokens": 33})).unwrap();
         let n = u.normalize();
-        assert_eq!((n.input_tokens, n.cached_input_tokens, n.cache_write_tokens, n.output_tokens), (1532, 1111, 418, 33));
+        assert_eq!(
+            (
+                n.input_tokens,
+                n.cached_input_tokens,
+                n.cache_write_tokens,
+                n.output_tokens
+            ),
+            (1532, 1111, 418, 33)
+        );
     }
 
     #[test]
@@ -725,7 +921,21 @@ event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
 event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
         let (_, r) = run(sse);
         assert_eq!(r.unwrap_err().kind, ErrorKind::Overloaded);
-        assert_eq!(classify(ErrorKind::InvalidRequest, Some("invalid_request_error"), "prompt is too long: 210000 tokens > 200000 maximum"), ErrorKind::ContextWindowExceeded);
-        assert_eq!(classify(ErrorKind::InvalidRequest, Some("invalid_request_error"), "Your credit balance is too low to access the Anthropic API."), ErrorKind::Quota);
+        assert_eq!(
+            classify(
+                ErrorKind::InvalidRequest,
+                Some("invalid_request_error"),
+                "prompt is too long: 210000 tokens > 200000 maximum"
+            ),
+            ErrorKind::ContextWindowExceeded
+        );
+        assert_eq!(
+            classify(
+                ErrorKind::InvalidRequest,
+                Some("invalid_request_error"),
+                "Your credit balance is too low to access the Anthropic API."
+            ),
+            ErrorKind::Quota
+        );
     }
 }

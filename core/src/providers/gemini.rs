@@ -54,7 +54,9 @@ impl GeminiProvider {
         let base = pc
             .base_url
             .as_deref()
-            .ok_or_else(|| Error::config(format!("config key `providers.{name}.base_url`: required")))?
+            .ok_or_else(|| {
+                Error::config(format!("config key `providers.{name}.base_url`: required"))
+            })?
             .trim_end_matches('/')
             .to_string();
         let mut headers = HeaderMap::new();
@@ -64,7 +66,15 @@ impl GeminiProvider {
         if let Some(key) = &api_key {
             key_header(name, "x-goog-api-key", key, &mut headers)?;
         }
-        Ok(GeminiProvider { scope: Arc::new(Scope { name: name.to_string(), api_key }), base, headers, http })
+        Ok(GeminiProvider {
+            scope: Arc::new(Scope {
+                name: name.to_string(),
+                api_key,
+            }),
+            base,
+            headers,
+            http,
+        })
     }
 
     /// The generateContent request body for `req` (as JSON).
@@ -74,8 +84,18 @@ impl GeminiProvider {
 
     /// Parses an SSE body given as chunks, exactly as if it had arrived over the wire (replay,
     /// tests: e.g. one byte per chunk).
-    pub fn replay_sse(&self, model: &str, chunks: Vec<bytes::Bytes>, idle: Duration) -> ProviderStream {
-        event_stream(self.scope.clone(), futures_util::stream::iter(chunks.into_iter().map(Ok)), model.to_string(), idle)
+    pub fn replay_sse(
+        &self,
+        model: &str,
+        chunks: Vec<bytes::Bytes>,
+        idle: Duration,
+    ) -> ProviderStream {
+        event_stream(
+            self.scope.clone(),
+            futures_util::stream::iter(chunks.into_iter().map(Ok)),
+            model.to_string(),
+            idle,
+        )
     }
 
     async fn send(&self, model: &str, req: &Request, stream: bool) -> Result<reqwest::Response> {
@@ -97,7 +117,10 @@ impl GeminiProvider {
             Some(detail) => detail.to_error(kind_for_status(f.status)),
             None => {
                 let snippet: String = String::from_utf8_lossy(&f.body).chars().take(300).collect();
-                Error::new(kind_for_status(f.status), format!("HTTP {} from provider: {snippet}", f.status))
+                Error::new(
+                    kind_for_status(f.status),
+                    format!("HTTP {} from provider: {snippet}", f.status),
+                )
             }
         };
         if should_retry(&f.headers) == Some(false) && err.kind.is_retryable() {
@@ -106,7 +129,9 @@ impl GeminiProvider {
         if let Some(d) = retry_after(&f.headers) {
             err.retry_after = Some(d);
         }
-        let err = err.with_status(f.status).with_request_id(request_id(&f.headers));
+        let err = err
+            .with_status(f.status)
+            .with_request_id(request_id(&f.headers));
         self.scope.tag(err, model)
     }
 }
@@ -116,18 +141,37 @@ impl Provider for GeminiProvider {
         &self.scope.name
     }
 
-    fn complete<'a>(&'a self, model: &'a str, req: &'a Request, _opts: &'a CallOptions) -> BoxFuture<'a, Result<Completion>> {
+    fn complete<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        _opts: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<Completion>> {
         Box::pin(async move {
             let resp = self.send(model, req, false).await?;
-            let bytes = resp.bytes().await.map_err(|e| self.scope.tag(crate::http::transport_error(&e), model))?;
-            parse_response(&bytes, req.params.include_raw.unwrap_or(false)).map_err(|e| self.scope.tag(e, model))
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| self.scope.tag(crate::http::transport_error(&e), model))?;
+            parse_response(&bytes, req.params.include_raw.unwrap_or(false))
+                .map_err(|e| self.scope.tag(e, model))
         })
     }
 
-    fn stream<'a>(&'a self, model: &'a str, req: &'a Request, opts: &'a CallOptions) -> BoxFuture<'a, Result<ProviderStream>> {
+    fn stream<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        opts: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<ProviderStream>> {
         Box::pin(async move {
             let resp = self.send(model, req, true).await?;
-            Ok(event_stream(self.scope.clone(), resp.bytes_stream(), model.to_string(), opts.stream_idle_timeout))
+            Ok(event_stream(
+                self.scope.clone(),
+                resp.bytes_stream(),
+                model.to_string(),
+                opts.stream_idle_timeout,
+            ))
         })
     }
 }
@@ -141,7 +185,10 @@ fn build_body(req: &Request) -> Result<Value> {
     let (system, contents) = translate_messages(&req.messages)?;
     body.insert("contents".into(), Value::Array(contents));
     if let Some(system) = system {
-        body.insert("systemInstruction".into(), json!({"parts": [{"text": system}]}));
+        body.insert(
+            "systemInstruction".into(),
+            json!({"parts": [{"text": system}]}),
+        );
     }
     if let Some(tools) = &p.tools {
         let decls: Vec<Value> = tools
@@ -223,7 +270,10 @@ fn build_body(req: &Request) -> Result<Value> {
         _ => None,
     };
     if let Some(b) = budget {
-        gen.insert("thinkingConfig".into(), json!({"thinkingBudget": b, "includeThoughts": b > 0}));
+        gen.insert(
+            "thinkingConfig".into(),
+            json!({"thinkingBudget": b, "includeThoughts": b > 0}),
+        );
     }
     if !gen.is_empty() {
         body.insert("generationConfig".into(), Value::Object(gen));
@@ -300,7 +350,12 @@ fn translate_messages(messages: &[Message]) -> Result<(Option<String>, Vec<Value
                     Ok(Value::Object(o)) => Value::Object(o),
                     _ => json!({"result": text}),
                 };
-                ("user", vec![json!({"functionResponse": {"id": id, "name": name, "response": response}})])
+                (
+                    "user",
+                    vec![
+                        json!({"functionResponse": {"id": id, "name": name, "response": response}}),
+                    ],
+                )
             }
         };
         match turns.last_mut() {
@@ -308,7 +363,10 @@ fn translate_messages(messages: &[Message]) -> Result<(Option<String>, Vec<Value
             _ => turns.push((role, parts)),
         }
     }
-    let contents = turns.into_iter().map(|(role, parts)| json!({"role": role, "parts": parts})).collect();
+    let contents = turns
+        .into_iter()
+        .map(|(role, parts)| json!({"role": role, "parts": parts}))
+        .collect();
     Ok(((!system.is_empty()).then(|| system.join("\n\n")), contents))
 }
 
@@ -402,16 +460,31 @@ fn parse_error_body(body: &[u8]) -> Option<ErrorDetail> {
 
 impl ErrorDetail {
     fn to_error(&self, by_status: ErrorKind) -> Error {
-        let message = self.message.clone().unwrap_or_else(|| "the provider reported an error without a message".into());
-        let reasons: Vec<&str> = self.details.iter().filter_map(|d| d.get("reason").and_then(Value::as_str)).collect();
+        let message = self
+            .message
+            .clone()
+            .unwrap_or_else(|| "the provider reported an error without a message".into());
+        let reasons: Vec<&str> = self
+            .details
+            .iter()
+            .filter_map(|d| d.get("reason").and_then(Value::as_str))
+            .collect();
         let lower = message.to_ascii_lowercase();
-        let kind = if reasons.iter().any(|r| *r == "API_KEY_INVALID" || *r == "API_KEY_EXPIRED") {
+        let kind = if reasons
+            .iter()
+            .any(|r| *r == "API_KEY_INVALID" || *r == "API_KEY_EXPIRED")
+        {
             ErrorKind::Authentication
-        } else if lower.contains("exceeds the maximum number of tokens") || lower.contains("input token count") && lower.contains("exceeds") {
+        } else if lower.contains("exceeds the maximum number of tokens")
+            || lower.contains("input token count") && lower.contains("exceeds")
+        {
             ErrorKind::ContextWindowExceeded
         } else {
             match self.status.as_deref() {
-                Some("INVALID_ARGUMENT") | Some("NOT_FOUND") | Some("FAILED_PRECONDITION") | Some("OUT_OF_RANGE") => {
+                Some("INVALID_ARGUMENT")
+                | Some("NOT_FOUND")
+                | Some("FAILED_PRECONDITION")
+                | Some("OUT_OF_RANGE") => {
                     if lower.contains("billing") {
                         ErrorKind::Quota
                     } else {
@@ -424,16 +497,26 @@ impl ErrorDetail {
                 Some("UNAVAILABLE") => ErrorKind::Overloaded,
                 Some("INTERNAL") | Some("UNKNOWN") => ErrorKind::Server,
                 Some("DEADLINE_EXCEEDED") => ErrorKind::Timeout,
-                _ => self.code.map(kind_for_status).filter(|_| by_status == ErrorKind::Server).unwrap_or(by_status),
+                _ => self
+                    .code
+                    .map(kind_for_status)
+                    .filter(|_| by_status == ErrorKind::Server)
+                    .unwrap_or(by_status),
             }
         };
         let retry = self
             .details
             .iter()
-            .find(|d| d.get("@type").and_then(Value::as_str).is_some_and(|t| t.ends_with("RetryInfo")))
+            .find(|d| {
+                d.get("@type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.ends_with("RetryInfo"))
+            })
             .and_then(|d| d.get("retryDelay").and_then(Value::as_str))
             .and_then(parse_duration);
-        let mut e = Error::new(kind, message).with_provider_code(self.status.clone()).with_retry_after(retry);
+        let mut e = Error::new(kind, message)
+            .with_provider_code(self.status.clone())
+            .with_retry_after(retry);
         if let Some(code) = self.code {
             e.status = Some(code);
         }
@@ -452,7 +535,9 @@ fn finish_reason(reason: &str, has_tool_calls: bool) -> FinishReason {
         "STOP" if has_tool_calls => FinishReason::ToolCalls,
         "STOP" => FinishReason::Stop,
         "MAX_TOKENS" => FinishReason::Length,
-        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => FinishReason::ContentFilter,
+        "SAFETY" | "RECITATION" | "BLOCKLIST" | "PROHIBITED_CONTENT" | "SPII" | "IMAGE_SAFETY" => {
+            FinishReason::ContentFilter
+        }
         other => FinishReason::Other(other.to_ascii_lowercase()),
     }
 }
@@ -460,7 +545,13 @@ fn finish_reason(reason: &str, has_tool_calls: bool) -> FinishReason {
 /// A stable id for the `ordinal`-th function call of a response.
 fn synth_id(response_id: Option<&str>, ordinal: u32, name: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in response_id.unwrap_or("").bytes().chain([0]).chain(ordinal.to_le_bytes()).chain(name.bytes()) {
+    for b in response_id
+        .unwrap_or("")
+        .bytes()
+        .chain([0])
+        .chain(ordinal.to_le_bytes())
+        .chain(name.bytes())
+    {
         h ^= b as u64;
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -474,12 +565,18 @@ fn invalid(msg: String) -> Error {
 /// A prompt blocked before generation: no candidates, only `promptFeedback.blockReason`.
 fn blocked(feedback: &Option<Value>) -> Option<Error> {
     let reason = feedback.as_ref()?.get("blockReason")?.as_str()?;
-    Some(Error::new(ErrorKind::ContentFiltered, format!("the prompt was blocked ({reason})")).with_provider_code(Some(reason.to_string())))
+    Some(
+        Error::new(
+            ErrorKind::ContentFiltered,
+            format!("the prompt was blocked ({reason})"),
+        )
+        .with_provider_code(Some(reason.to_string())),
+    )
 }
 
 fn parse_response(bytes: &[u8], include_raw: bool) -> Result<Completion> {
-    let resp: GenerateResponse =
-        serde_json::from_slice(bytes).map_err(|e| invalid(format!("could not parse the provider's response: {e}")))?;
+    let resp: GenerateResponse = serde_json::from_slice(bytes)
+        .map_err(|e| invalid(format!("could not parse the provider's response: {e}")))?;
     if let Some(e) = &resp.error {
         return Err(e.to_error(ErrorKind::Server));
     }
@@ -542,7 +639,11 @@ impl StreamState {
         }
         if let Some(u) = chunk.usage_metadata {
             // Running totals: the last report wins (Vertex sends usage without counts mid-stream).
-            if u.prompt_token_count > 0 || u.candidates_token_count > 0 || u.thoughts_token_count > 0 || self.usage.is_none() {
+            if u.prompt_token_count > 0
+                || u.candidates_token_count > 0
+                || u.thoughts_token_count > 0
+                || self.usage.is_none()
+            {
                 self.usage = Some(u);
             }
         }
@@ -559,7 +660,11 @@ impl StreamState {
             for part in cand.content.map(|c| c.parts).unwrap_or_default() {
                 if let Some(fc) = part.get("functionCall") {
                     self.function_call(fc, response_id.as_deref(), &mut out);
-                } else if let Some(text) = part.get("text").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+                } else if let Some(text) = part
+                    .get("text")
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+                {
                     if part.get("thought").and_then(Value::as_bool) == Some(true) {
                         self.acc.reasoning.push_str(text);
                         out.push(ProviderEvent::ReasoningDelta(text.to_string()));
@@ -577,7 +682,12 @@ impl StreamState {
         Ok(out)
     }
 
-    fn function_call(&mut self, fc: &Value, response_id: Option<&str>, out: &mut Vec<ProviderEvent>) {
+    fn function_call(
+        &mut self,
+        fc: &Value,
+        response_id: Option<&str>,
+        out: &mut Vec<ProviderEvent>,
+    ) {
         let name = fc.get("name").and_then(Value::as_str);
         let partial = fc.get("partialArgs").and_then(Value::as_array);
         let will_continue = fc.get("willContinue").and_then(Value::as_bool) == Some(true);
@@ -598,10 +708,23 @@ impl StreamState {
         self.close_call(out);
         let ordinal = self.calls;
         self.calls += 1;
-        let id = fc.get("id").and_then(Value::as_str).map(String::from).unwrap_or_else(|| synth_id(response_id, ordinal, name));
+        let id = fc
+            .get("id")
+            .and_then(Value::as_str)
+            .map(String::from)
+            .unwrap_or_else(|| synth_id(response_id, ordinal, name));
         if will_continue || partial.is_some() {
-            out.push(self.acc.tool_call_delta(ordinal, Some(id), Some(name.to_string()), String::new()));
-            let mut args = fc.get("args").and_then(Value::as_object).cloned().unwrap_or_default();
+            out.push(self.acc.tool_call_delta(
+                ordinal,
+                Some(id),
+                Some(name.to_string()),
+                String::new(),
+            ));
+            let mut args = fc
+                .get("args")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
             for item in partial.into_iter().flatten() {
                 apply_partial(&mut args, item);
             }
@@ -611,13 +734,23 @@ impl StreamState {
             }
         } else {
             let args = fc.get("args").cloned().unwrap_or_else(|| json!({}));
-            out.push(self.acc.tool_call_delta(ordinal, Some(id), Some(name.to_string()), args.to_string()));
+            out.push(self.acc.tool_call_delta(
+                ordinal,
+                Some(id),
+                Some(name.to_string()),
+                args.to_string(),
+            ));
         }
     }
 
     fn close_call(&mut self, out: &mut Vec<ProviderEvent>) {
         if let Some(open) = self.open.take() {
-            out.push(self.acc.tool_call_delta(open.ordinal, None, None, Value::Object(open.args).to_string()));
+            out.push(self.acc.tool_call_delta(
+                open.ordinal,
+                None,
+                None,
+                Value::Object(open.args).to_string(),
+            ));
         }
     }
 
@@ -630,12 +763,22 @@ impl StreamState {
         self.close_call(&mut out);
         let mut acc = std::mem::take(&mut self.acc);
         let has_tools = !acc.tool_calls.is_empty();
-        acc.finish_reason = Some(self.finish.as_deref().map(|r| finish_reason(r, has_tools)).unwrap_or(if has_tools {
-            FinishReason::ToolCalls
-        } else {
-            FinishReason::Stop
-        }));
-        acc.usage = Some(self.usage.as_ref().map(UsageMetadata::normalize).unwrap_or_default());
+        acc.finish_reason = Some(
+            self.finish
+                .as_deref()
+                .map(|r| finish_reason(r, has_tools))
+                .unwrap_or(if has_tools {
+                    FinishReason::ToolCalls
+                } else {
+                    FinishReason::Stop
+                }),
+        );
+        acc.usage = Some(
+            self.usage
+                .as_ref()
+                .map(UsageMetadata::normalize)
+                .unwrap_or_default(),
+        );
         acc.finish()
     }
 }
@@ -643,9 +786,17 @@ impl StreamState {
 /// Applies one Vertex `partialArgs` item (`{jsonPath: "$.a.b", stringValue|numberValue|boolValue|nullValue}`):
 /// string values append (they arrive in pieces), others set.
 fn apply_partial(args: &mut Map<String, Value>, item: &Value) {
-    let Some(path) = item.get("jsonPath").and_then(Value::as_str) else { return };
-    let keys: Vec<&str> = path.trim_start_matches('$').split('.').filter(|k| !k.is_empty()).collect();
-    let Some((last, parents)) = keys.split_last() else { return };
+    let Some(path) = item.get("jsonPath").and_then(Value::as_str) else {
+        return;
+    };
+    let keys: Vec<&str> = path
+        .trim_start_matches('$')
+        .split('.')
+        .filter(|k| !k.is_empty())
+        .collect();
+    let Some((last, parents)) = keys.split_last() else {
+        return;
+    };
     let mut obj = args;
     for k in parents {
         let entry = obj.entry(k.to_string()).or_insert_with(|| json!({}));
@@ -670,7 +821,10 @@ fn apply_partial(args: &mut Map<String, Value>, item: &Value) {
 
 fn event_stream<S>(scope: Arc<Scope>, bytes: S, model: String, idle: Duration) -> ProviderStream
 where
-    S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, reqwest::Error>> + Send + Unpin + 'static,
+    S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, reqwest::Error>>
+        + Send
+        + Unpin
+        + 'static,
 {
     Box::pin(async_stream::stream! {
         let mut events = Box::pin(sse_events(bytes));
@@ -707,13 +861,27 @@ mod tests {
     #[test]
     fn retry_delay_and_kinds() {
         let body = br#"{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"34.4s"}]}}"#;
-        let e = parse_error_body(body).unwrap().to_error(ErrorKind::RateLimited);
+        let e = parse_error_body(body)
+            .unwrap()
+            .to_error(ErrorKind::RateLimited);
         assert_eq!(e.kind, ErrorKind::RateLimited);
         assert_eq!(e.retry_after, Some(Duration::from_millis(34_400)));
         let body = br#"[{"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}}]"#;
-        assert_eq!(parse_error_body(body).unwrap().to_error(ErrorKind::Overloaded).kind, ErrorKind::Overloaded);
+        assert_eq!(
+            parse_error_body(body)
+                .unwrap()
+                .to_error(ErrorKind::Overloaded)
+                .kind,
+            ErrorKind::Overloaded
+        );
         let body = br#"{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#;
-        assert_eq!(parse_error_body(body).unwrap().to_error(ErrorKind::InvalidRequest).kind, ErrorKind::ContextWindowExceeded);
+        assert_eq!(
+            parse_error_body(body)
+                .unwrap()
+                .to_error(ErrorKind::InvalidRequest)
+                .kind,
+            ErrorKind::ContextWindowExceeded
+        );
     }
 
     #[test]
@@ -728,7 +896,15 @@ mod tests {
         assert_eq!(a.message.tool_calls[0].id, b.message.tool_calls[0].id);
         assert_eq!(a.finish_reason, FinishReason::ToolCalls);
         assert_eq!(a.reasoning.as_deref(), Some("plan"));
-        assert_eq!((a.usage.input_tokens, a.usage.output_tokens, a.usage.cached_input_tokens, a.usage.reasoning_tokens), (10, 12, 4, 7));
+        assert_eq!(
+            (
+                a.usage.input_tokens,
+                a.usage.output_tokens,
+                a.usage.cached_input_tokens,
+                a.usage.reasoning_tokens
+            ),
+            (10, 12, 4, 7)
+        );
     }
 
     #[test]
@@ -755,6 +931,9 @@ mod tests {
         assert_eq!(b["systemInstruction"], json!({"parts": [{"text": "sys"}]}));
         assert_eq!(b["generationConfig"]["maxOutputTokens"], 10);
         assert_eq!(b["toolConfig"]["functionCallingConfig"]["mode"], "ANY");
-        assert_eq!(b["contents"][2]["parts"][0]["functionResponse"], json!({"id": "c1", "name": "f", "response": {"result": "42"}}));
+        assert_eq!(
+            b["contents"][2]["parts"][0]["functionResponse"],
+            json!({"id": "c1", "name": "f", "response": {"result": "42"}})
+        );
     }
 }

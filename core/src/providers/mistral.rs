@@ -26,7 +26,9 @@ impl MistralProvider {
     pub fn new(name: &str, pc: &ProviderConfig, http: reqwest::Client) -> Result<Self> {
         let mut pc = pc.clone();
         pc.max_tokens_field = Some("max_tokens".into());
-        Ok(MistralProvider { inner: OpenAiProvider::new(name, &pc, http)? })
+        Ok(MistralProvider {
+            inner: OpenAiProvider::new(name, &pc, http)?,
+        })
     }
 
     /// The request body for `req` (as JSON).
@@ -35,7 +37,12 @@ impl MistralProvider {
     }
 
     /// Parses an SSE body given as chunks, exactly as if it had arrived over the wire.
-    pub fn replay_sse(&self, model: &str, chunks: Vec<bytes::Bytes>, idle: std::time::Duration) -> ProviderStream {
+    pub fn replay_sse(
+        &self,
+        model: &str,
+        chunks: Vec<bytes::Bytes>,
+        idle: std::time::Duration,
+    ) -> ProviderStream {
         self.inner.replay_sse(model, chunks, idle)
     }
 
@@ -70,7 +77,9 @@ impl MistralProvider {
         let by_status = kind_for_status(f.status);
         let mut kind = if kind_field == Some("rate_limited") {
             ErrorKind::RateLimited
-        } else if message.to_ascii_lowercase().contains("too large for model") || message.contains("context length") {
+        } else if message.to_ascii_lowercase().contains("too large for model")
+            || message.contains("context length")
+        {
             ErrorKind::ContextWindowExceeded
         } else {
             classify(by_status, code.as_deref(), kind_field, &message)
@@ -93,18 +102,35 @@ impl Provider for MistralProvider {
         &self.inner.scope.name
     }
 
-    fn complete<'a>(&'a self, model: &'a str, req: &'a Request, _opts: &'a CallOptions) -> BoxFuture<'a, Result<Completion>> {
+    fn complete<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        _opts: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<Completion>> {
         Box::pin(async move {
             let resp = self.send(model, req, false).await?;
-            let bytes = resp.bytes().await.map_err(|e| self.inner.scope.tag(crate::http::transport_error(&e), model))?;
-            self.inner.parse_completion(&bytes, model, req.params.include_raw.unwrap_or(false))
+            let bytes = resp.bytes().await.map_err(|e| {
+                self.inner
+                    .scope
+                    .tag(crate::http::transport_error(&e), model)
+            })?;
+            self.inner
+                .parse_completion(&bytes, model, req.params.include_raw.unwrap_or(false))
         })
     }
 
-    fn stream<'a>(&'a self, model: &'a str, req: &'a Request, opts: &'a CallOptions) -> BoxFuture<'a, Result<ProviderStream>> {
+    fn stream<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        opts: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<ProviderStream>> {
         Box::pin(async move {
             let resp = self.send(model, req, true).await?;
-            Ok(self.inner.event_stream(resp, model.to_string(), opts.stream_idle_timeout))
+            Ok(self
+                .inner
+                .event_stream(resp, model.to_string(), opts.stream_idle_timeout))
         })
     }
 }
@@ -160,7 +186,8 @@ fn build_body(model: &str, req: &Request, stream: bool) -> Result<Value> {
         stream,
         extra: p.extra.as_ref(),
     };
-    serde_json::to_value(&body).map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
+    serde_json::to_value(&body)
+        .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
 }
 
 /// Whether Mistral accepts `id` as a tool-call id.
@@ -192,7 +219,10 @@ fn rewrite_tool_ids(messages: &mut Value) {
     let mut fix = |id: &mut Value| {
         if let Value::String(s) = id {
             if !valid_tool_id(s) {
-                let new = map.entry(s.clone()).or_insert_with(|| mistral_tool_id(s)).clone();
+                let new = map
+                    .entry(s.clone())
+                    .or_insert_with(|| mistral_tool_id(s))
+                    .clone();
                 *s = new;
             }
         }
@@ -232,14 +262,21 @@ mod tests {
         )
         .unwrap();
         let b = build_body("m", &req, true).unwrap();
-        let new_id = b["messages"][1]["tool_calls"][0]["id"].as_str().unwrap().to_string();
+        let new_id = b["messages"][1]["tool_calls"][0]["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
         assert!(valid_tool_id(&new_id), "{new_id}");
         assert_eq!(b["messages"][2]["tool_call_id"], new_id.as_str());
         assert_eq!(b["messages"][1]["tool_calls"][1]["id"], "Ab3dE6gH9");
         assert_eq!(b["messages"][3]["tool_call_id"], "Ab3dE6gH9");
         assert_eq!(b["random_seed"], 7);
         assert_eq!(b["max_tokens"], 5);
-        assert!(b.get("seed").is_none() && b.get("stream_options").is_none() && b.get("max_completion_tokens").is_none());
+        assert!(
+            b.get("seed").is_none()
+                && b.get("stream_options").is_none()
+                && b.get("max_completion_tokens").is_none()
+        );
         assert_eq!(mistral_tool_id("call_abc_123"), new_id);
     }
 }

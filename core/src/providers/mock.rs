@@ -89,7 +89,11 @@ struct Plan {
 
 impl MockProvider {
     pub fn new(name: &str, models: BTreeMap<String, MockModelConfig>) -> Self {
-        MockProvider { name: name.to_string(), models, calls: Mutex::new(HashMap::new()) }
+        MockProvider {
+            name: name.to_string(),
+            models,
+            calls: Mutex::new(HashMap::new()),
+        }
     }
 
     fn plan(&self, model: &str, req: &Request) -> Plan {
@@ -100,7 +104,13 @@ impl MockProvider {
             *n += 1;
             *n
         };
-        let last_user = req.messages.iter().rev().find(|m| m.role == Role::User).map(|m| m.text()).unwrap_or_default();
+        let last_user = req
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == Role::User)
+            .map(|m| m.text())
+            .unwrap_or_default();
         let text = match &cfg.text {
             Some(t) => t.clone(),
             None if model == "echo" => last_user,
@@ -113,16 +123,32 @@ impl MockProvider {
             acc.text = text.clone();
         } else {
             for (i, tc) in cfg.tool_calls.iter().enumerate() {
-                let args = if tc.arguments.is_null() { "{}".to_string() } else { tc.arguments.to_string() };
-                acc.tool_call_delta(i as u32, Some(format!("call_mock{i}")), Some(tc.name.clone()), args);
+                let args = if tc.arguments.is_null() {
+                    "{}".to_string()
+                } else {
+                    tc.arguments.to_string()
+                };
+                acc.tool_call_delta(
+                    i as u32,
+                    Some(format!("call_mock{i}")),
+                    Some(tc.name.clone()),
+                    args,
+                );
             }
         }
         let words = |s: &str| s.split_whitespace().count() as u64;
-        let input = req.messages.iter().map(|m| words(&m.text()) + 3).sum::<u64>();
+        let input = req
+            .messages
+            .iter()
+            .map(|m| words(&m.text()) + 3)
+            .sum::<u64>();
         let output = if cfg.tool_calls.is_empty() {
             words(&text)
         } else {
-            acc.tool_calls.values().map(|t| (t.function.arguments.len() as u64).div_ceil(4).max(1)).sum()
+            acc.tool_calls
+                .values()
+                .map(|t| (t.function.arguments.len() as u64).div_ceil(4).max(1))
+                .sum()
         };
         acc.usage = Some(Usage {
             input_tokens: cfg.input_tokens.unwrap_or(input),
@@ -139,7 +165,10 @@ impl MockProvider {
             if f.times.is_some_and(|t| call_no > t) {
                 return None;
             }
-            let msg = f.message.clone().unwrap_or_else(|| format!("mock/{model} failed as scripted ({})", f.kind));
+            let msg = f
+                .message
+                .clone()
+                .unwrap_or_else(|| format!("mock/{model} failed as scripted ({})", f.kind));
             let mut e = Error::new(f.kind, msg)
                 .with_provider(&self.name)
                 .with_model(format!("{}/{model}", self.name))
@@ -147,7 +176,12 @@ impl MockProvider {
             e.status = f.status;
             Some((e, f.after_chunks.unwrap_or(0)))
         });
-        Plan { cfg, pieces, completion: acc.finish(), failure }
+        Plan {
+            cfg,
+            pieces,
+            completion: acc.finish(),
+            failure,
+        }
     }
 }
 
@@ -155,7 +189,11 @@ impl MockProvider {
 fn split_chunks(text: &str, n: Option<usize>) -> Vec<String> {
     let mut words: Vec<String> = Vec::new();
     for (i, w) in text.split(' ').enumerate() {
-        words.push(if i == 0 { w.to_string() } else { format!(" {w}") });
+        words.push(if i == 0 {
+            w.to_string()
+        } else {
+            format!(" {w}")
+        });
     }
     words.retain(|w| !w.is_empty());
     match n {
@@ -178,7 +216,12 @@ impl Provider for MockProvider {
         &self.name
     }
 
-    fn complete<'a>(&'a self, model: &'a str, req: &'a Request, _opts: &'a CallOptions) -> BoxFuture<'a, Result<Completion>> {
+    fn complete<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        _opts: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<Completion>> {
         Box::pin(async move {
             let plan = self.plan(model, req);
             sleep_ms(plan.cfg.latency_ms + plan.cfg.ttft_ms).await;
@@ -191,7 +234,12 @@ impl Provider for MockProvider {
         })
     }
 
-    fn stream<'a>(&'a self, model: &'a str, req: &'a Request, _opts: &'a CallOptions) -> BoxFuture<'a, Result<ProviderStream>> {
+    fn stream<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        _opts: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<ProviderStream>> {
         Box::pin(async move {
             let plan = self.plan(model, req);
             sleep_ms(plan.cfg.latency_ms).await;

@@ -41,7 +41,12 @@ pub struct Completion {
 pub enum ProviderEvent {
     TextDelta(String),
     ReasoningDelta(String),
-    ToolCallDelta { index: u32, id: Option<String>, name: Option<String>, arguments: String },
+    ToolCallDelta {
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    },
     Done(Box<Completion>),
 }
 
@@ -59,15 +64,31 @@ pub trait Provider: Send + Sync {
     /// The name models are addressed by (`openai` in `openai/gpt-4o-mini`).
     fn name(&self) -> &str;
     /// One non-streaming exchange for `model` (the part after `provider/`).
-    fn complete<'a>(&'a self, model: &'a str, req: &'a Request, opts: &'a CallOptions) -> BoxFuture<'a, Result<Completion>>;
+    fn complete<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        opts: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<Completion>>;
     /// Opens a stream; resolves once the provider accepted the request (headers received).
-    fn stream<'a>(&'a self, model: &'a str, req: &'a Request, opts: &'a CallOptions) -> BoxFuture<'a, Result<ProviderStream>>;
+    fn stream<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        opts: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<ProviderStream>>;
 }
 
 /// Builds every provider the config names, plus the built-ins whose keys are set.
-pub(crate) fn build_providers(config: &Config, http: &reqwest::Client) -> Result<BTreeMap<String, Arc<dyn Provider>>> {
+pub(crate) fn build_providers(
+    config: &Config,
+    http: &reqwest::Client,
+) -> Result<BTreeMap<String, Arc<dyn Provider>>> {
     let mut out: BTreeMap<String, Arc<dyn Provider>> = BTreeMap::new();
-    out.insert("mock".into(), Arc::new(mock::MockProvider::new("mock", config.mock.models.clone())));
+    out.insert(
+        "mock".into(),
+        Arc::new(mock::MockProvider::new("mock", config.mock.models.clone())),
+    );
     if config.env_providers {
         for (name, base, var) in BUILTIN_OPENAI {
             if config.providers.contains_key(*name) {
@@ -89,7 +110,10 @@ pub(crate) fn build_providers(config: &Config, http: &reqwest::Client) -> Result
                 query: Default::default(),
                 max_tokens_field: None,
             };
-            out.insert(name.to_string(), Arc::new(openai::OpenAiProvider::new(name, &pc, http.clone())?));
+            out.insert(
+                name.to_string(),
+                Arc::new(openai::OpenAiProvider::new(name, &pc, http.clone())?),
+            );
         }
     }
     if config.env_providers {
@@ -97,11 +121,17 @@ pub(crate) fn build_providers(config: &Config, http: &reqwest::Client) -> Result
             if config.providers.contains_key(*name) {
                 continue;
             }
-            let Some(key) = vars.iter().find_map(|v| std::env::var(v).ok().filter(|k| !k.is_empty())) else {
+            let Some(key) = vars
+                .iter()
+                .find_map(|v| std::env::var(v).ok().filter(|k| !k.is_empty()))
+            else {
                 continue;
             };
             let base_env = format!("{}_BASE_URL", name.to_uppercase());
-            let base_url = std::env::var(&base_env).ok().filter(|b| !b.is_empty()).unwrap_or_else(|| base.to_string());
+            let base_url = std::env::var(&base_env)
+                .ok()
+                .filter(|b| !b.is_empty())
+                .unwrap_or_else(|| base.to_string());
             let pc = ProviderConfig {
                 format: *format,
                 base_url: Some(base_url),
@@ -132,20 +162,32 @@ pub(crate) fn build_providers(config: &Config, http: &reqwest::Client) -> Result
                             .map(|(_, _, _, vars)| vars.iter().map(|v| v.to_string()).collect())
                             .unwrap_or_default(),
                     };
-                    pc.api_key = vars.iter().find_map(|v| std::env::var(v).ok().filter(|k| !k.is_empty())).map(Secret::new);
+                    pc.api_key = vars
+                        .iter()
+                        .find_map(|v| std::env::var(v).ok().filter(|k| !k.is_empty()))
+                        .map(Secret::new);
                 }
                 native_provider(name, &pc, http)?
             }
             WireFormat::Openai => {
                 let mut pc = pc.clone();
                 if pc.base_url.is_none() {
-                    pc.base_url = BUILTIN_OPENAI.iter().find(|(n, _, _)| n == name).map(|(_, b, _)| b.to_string());
+                    pc.base_url = BUILTIN_OPENAI
+                        .iter()
+                        .find(|(n, _, _)| n == name)
+                        .map(|(_, b, _)| b.to_string());
                 }
                 if pc.api_key.is_none() {
                     let var = pc.api_key_env.clone().or_else(|| {
-                        BUILTIN_OPENAI.iter().find(|(n, _, _)| n == name).map(|(_, _, v)| v.to_string())
+                        BUILTIN_OPENAI
+                            .iter()
+                            .find(|(n, _, _)| n == name)
+                            .map(|(_, _, v)| v.to_string())
                     });
-                    pc.api_key = var.and_then(|v| std::env::var(v).ok()).filter(|k| !k.is_empty()).map(Secret::new);
+                    pc.api_key = var
+                        .and_then(|v| std::env::var(v).ok())
+                        .filter(|k| !k.is_empty())
+                        .map(Secret::new);
                 }
                 Arc::new(openai::OpenAiProvider::new(name, &pc, http.clone())?)
             }
@@ -157,12 +199,22 @@ pub(crate) fn build_providers(config: &Config, http: &reqwest::Client) -> Result
 }
 
 /// A provider of one of the native (non-OpenAI) wire formats.
-fn native_provider(name: &str, pc: &ProviderConfig, http: &reqwest::Client) -> Result<Arc<dyn Provider>> {
+fn native_provider(
+    name: &str,
+    pc: &ProviderConfig,
+    http: &reqwest::Client,
+) -> Result<Arc<dyn Provider>> {
     Ok(match pc.format {
-        WireFormat::Anthropic => Arc::new(anthropic::AnthropicProvider::new(name, pc, http.clone())?),
+        WireFormat::Anthropic => {
+            Arc::new(anthropic::AnthropicProvider::new(name, pc, http.clone())?)
+        }
         WireFormat::Gemini => Arc::new(gemini::GeminiProvider::new(name, pc, http.clone())?),
         WireFormat::Mistral => Arc::new(mistral::MistralProvider::new(name, pc, http.clone())?),
-        other => return Err(Error::config(format!("config key `providers.{name}.format`: `{other:?}` is not a native format"))),
+        other => {
+            return Err(Error::config(format!(
+                "config key `providers.{name}.format`: `{other:?}` is not a native format"
+            )))
+        }
     })
 }
 
@@ -181,11 +233,20 @@ pub(crate) struct Accumulator {
 
 impl Accumulator {
     /// Records a delta; returns the event to forward.
-    pub fn tool_call_delta(&mut self, index: u32, id: Option<String>, name: Option<String>, arguments: String) -> ProviderEvent {
+    pub fn tool_call_delta(
+        &mut self,
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    ) -> ProviderEvent {
         let entry = self.tool_calls.entry(index).or_insert_with(|| ToolCall {
             id: String::new(),
             kind: "function".into(),
-            function: FunctionCall { name: String::new(), arguments: String::new() },
+            function: FunctionCall {
+                name: String::new(),
+                arguments: String::new(),
+            },
         });
         if let Some(id) = &id {
             entry.id = id.clone();
@@ -194,7 +255,12 @@ impl Accumulator {
             entry.function.name.push_str(name);
         }
         entry.function.arguments.push_str(&arguments);
-        ProviderEvent::ToolCallDelta { index, id, name, arguments }
+        ProviderEvent::ToolCallDelta {
+            index,
+            id,
+            name,
+            arguments,
+        }
     }
 
     pub fn finish(self) -> Completion {
@@ -204,7 +270,11 @@ impl Accumulator {
         } else {
             FinishReason::ToolCalls
         });
-        let content = if self.text.is_empty() && !tool_calls.is_empty() { None } else { Some(Content::Text(self.text)) };
+        let content = if self.text.is_empty() && !tool_calls.is_empty() {
+            None
+        } else {
+            Some(Content::Text(self.text))
+        };
         Completion {
             provider_response_id: self.response_id,
             message: Message {

@@ -34,33 +34,49 @@ pub struct OpenAiProvider {
 
 impl OpenAiProvider {
     pub fn new(name: &str, pc: &ProviderConfig, http: reqwest::Client) -> Result<Self> {
-        let base = pc
-            .base_url
-            .as_deref()
-            .ok_or_else(|| Error::config(format!("config key `providers.{name}.base_url`: required")))?;
+        let base = pc.base_url.as_deref().ok_or_else(|| {
+            Error::config(format!("config key `providers.{name}.base_url`: required"))
+        })?;
         let mut url = format!("{}/chat/completions", base.trim_end_matches('/'));
         if !pc.query.is_empty() {
-            let q: Vec<String> = pc.query.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+            let q: Vec<String> = pc
+                .query
+                .iter()
+                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+                .collect();
             url.push('?');
             url.push_str(&q.join("&"));
         }
         let mut headers = HeaderMap::new();
         headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
         for (k, v) in &pc.headers {
-            let hn = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|_| Error::config(format!("config key `providers.{name}.headers.{k}`: not a valid header name")))?;
-            let hv = HeaderValue::from_str(v)
-                .map_err(|_| Error::config(format!("config key `providers.{name}.headers.{k}`: not a valid header value")))?;
+            let hn = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+                Error::config(format!(
+                    "config key `providers.{name}.headers.{k}`: not a valid header name"
+                ))
+            })?;
+            let hv = HeaderValue::from_str(v).map_err(|_| {
+                Error::config(format!(
+                    "config key `providers.{name}.headers.{k}`: not a valid header value"
+                ))
+            })?;
             headers.insert(hn, hv);
         }
         let api_key = pc.api_key.as_ref().map(|k| k.expose().to_string());
         if let Some(key) = &api_key {
-            let header = pc.auth_header.as_deref().unwrap_or("authorization").to_ascii_lowercase();
+            let header = pc
+                .auth_header
+                .as_deref()
+                .unwrap_or("authorization")
+                .to_ascii_lowercase();
             let (hn, value) = if header == "authorization" {
                 (AUTHORIZATION, format!("Bearer {key}"))
             } else {
-                let hn = HeaderName::from_bytes(header.as_bytes())
-                    .map_err(|_| Error::config(format!("config key `providers.{name}.auth_header`: not a valid header name")))?;
+                let hn = HeaderName::from_bytes(header.as_bytes()).map_err(|_| {
+                    Error::config(format!(
+                        "config key `providers.{name}.auth_header`: not a valid header name"
+                    ))
+                })?;
                 (hn, key.clone())
             };
             let mut hv = HeaderValue::from_str(&value)
@@ -81,7 +97,10 @@ impl OpenAiProvider {
         };
         let reasoning_outside_completion = name == "xai" || base.contains("://api.x.ai");
         Ok(OpenAiProvider {
-            scope: Arc::new(Scope { name: name.to_string(), api_key }),
+            scope: Arc::new(Scope {
+                name: name.to_string(),
+                api_key,
+            }),
             url,
             headers,
             max_tokens_field,
@@ -93,7 +112,8 @@ impl OpenAiProvider {
     /// The request body this provider sends for `req` (as JSON), e.g. to inspect or test it.
     pub fn request_body(&self, model: &str, req: &Request, stream: bool) -> Result<Value> {
         let bytes = self.body(model, req, stream)?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
     }
 
     fn body(&self, model: &str, req: &Request, stream: bool) -> Result<Vec<u8>> {
@@ -103,8 +123,12 @@ impl OpenAiProvider {
             messages: &req.messages,
             temperature: p.temperature,
             top_p: p.top_p,
-            max_completion_tokens: p.max_tokens.filter(|_| self.max_tokens_field == "max_completion_tokens"),
-            max_tokens: p.max_tokens.filter(|_| self.max_tokens_field == "max_tokens"),
+            max_completion_tokens: p
+                .max_tokens
+                .filter(|_| self.max_tokens_field == "max_completion_tokens"),
+            max_tokens: p
+                .max_tokens
+                .filter(|_| self.max_tokens_field == "max_tokens"),
             stop: p.stop.as_ref(),
             seed: p.seed,
             tools: p.tools.as_ref(),
@@ -114,50 +138,82 @@ impl OpenAiProvider {
             reasoning_effort: p.reasoning_effort.as_deref(),
             user: p.user.as_deref(),
             stream,
-            stream_options: stream.then_some(StreamOptions { include_usage: true }),
+            stream_options: stream.then_some(StreamOptions {
+                include_usage: true,
+            }),
             extra: p.extra.as_ref(),
         };
-        serde_json::to_vec(&body).map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
+        serde_json::to_vec(&body)
+            .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
     }
 
     async fn send(&self, model: &str, req: &Request, stream: bool) -> Result<reqwest::Response> {
         let body = self.body(model, req, stream)?;
         match self.post(body, model).await? {
             Ok(resp) => Ok(resp),
-            Err(failed) => Err(self.http_error(failed.status, &failed.headers, &failed.body, model)),
+            Err(failed) => {
+                Err(self.http_error(failed.status, &failed.headers, &failed.body, model))
+            }
         }
     }
 
     /// Posts a body; a non-2xx answer comes back read in full, for the caller to classify.
-    pub(crate) async fn post(&self, body: Vec<u8>, model: &str) -> Result<std::result::Result<reqwest::Response, HttpFailure>> {
-        post_json(&self.http, &self.url, &self.headers, body, &self.scope, model).await
+    pub(crate) async fn post(
+        &self,
+        body: Vec<u8>,
+        model: &str,
+    ) -> Result<std::result::Result<reqwest::Response, HttpFailure>> {
+        post_json(
+            &self.http,
+            &self.url,
+            &self.headers,
+            body,
+            &self.scope,
+            model,
+        )
+        .await
     }
 
     /// Classifies an HTTP error response: status first, then the body's `type` / `code`.
-    pub(crate) fn http_error(&self, status: u16, headers: &HeaderMap, body: &[u8], model: &str) -> Error {
+    pub(crate) fn http_error(
+        &self,
+        status: u16,
+        headers: &HeaderMap,
+        body: &[u8],
+        model: &str,
+    ) -> Error {
         let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
         let (mut kind, message, code) = match parsed.and_then(|b| b.error) {
             Some(detail) => {
                 let code = detail.code_str();
-                let kind = classify(kind_for_status(status), code.as_deref(), detail.kind.as_deref(), &detail.message_str());
+                let kind = classify(
+                    kind_for_status(status),
+                    code.as_deref(),
+                    detail.kind.as_deref(),
+                    &detail.message_str(),
+                );
                 (kind, detail.message_str(), code.or(detail.kind))
             }
             None => {
                 let text = String::from_utf8_lossy(body);
                 let snippet: String = text.chars().take(300).collect();
-                (kind_for_status(status), format!("HTTP {status} from provider: {snippet}"), None)
+                (
+                    kind_for_status(status),
+                    format!("HTTP {status} from provider: {snippet}"),
+                    None,
+                )
             }
         };
         if should_retry(headers) == Some(false) && kind.is_retryable() {
             kind = ErrorKind::InvalidRequest;
         }
-        self.scope.tag(Error::new(kind, message), model)
+        self.scope
+            .tag(Error::new(kind, message), model)
             .with_status(status)
             .with_retry_after(retry_after(headers))
             .with_request_id(request_id(headers))
             .with_provider_code(code)
     }
-
 }
 
 /// A non-2xx HTTP answer, read in full.
@@ -179,21 +235,36 @@ impl Scope {
         if let Some(k) = &self.api_key {
             e.message = redact(&e.message, k);
         }
-        e.with_provider(&self.name).with_model(format!("{}/{}", self.name, model))
+        e.with_provider(&self.name)
+            .with_model(format!("{}/{}", self.name, model))
     }
 
     /// An error the provider reported inside a 200 response (stream chunk or body).
     fn stream_error(&self, detail: ErrorDetail, model: &str) -> Error {
         let code = detail.code_str();
         // OpenRouter puts the HTTP status in a numeric `code`, Groq in `status_code`.
-        let by_status = detail.http_status().map(kind_for_status).unwrap_or(ErrorKind::Server);
-        let kind = classify(by_status, code.as_deref(), detail.kind.as_deref(), &detail.message_str());
-        self.tag(Error::new(kind, detail.message_str()), model).with_provider_code(code.or(detail.kind))
+        let by_status = detail
+            .http_status()
+            .map(kind_for_status)
+            .unwrap_or(ErrorKind::Server);
+        let kind = classify(
+            by_status,
+            code.as_deref(),
+            detail.kind.as_deref(),
+            &detail.message_str(),
+        );
+        self.tag(Error::new(kind, detail.message_str()), model)
+            .with_provider_code(code.or(detail.kind))
     }
 }
 
 /// Refines a status-derived kind with OpenAI's error codes.
-pub(crate) fn classify(by_status: ErrorKind, code: Option<&str>, kind: Option<&str>, message: &str) -> ErrorKind {
+pub(crate) fn classify(
+    by_status: ErrorKind,
+    code: Option<&str>,
+    kind: Option<&str>,
+    message: &str,
+) -> ErrorKind {
     let is = |s: &str| code == Some(s) || kind == Some(s);
     if is("insufficient_quota") || is("billing_hard_limit_reached") {
         ErrorKind::Quota
@@ -217,15 +288,28 @@ impl Provider for OpenAiProvider {
         &self.scope.name
     }
 
-    fn complete<'a>(&'a self, model: &'a str, req: &'a Request, _opts: &'a CallOptions) -> BoxFuture<'a, Result<Completion>> {
+    fn complete<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        _opts: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<Completion>> {
         Box::pin(async move {
             let resp = self.send(model, req, false).await?;
-            let bytes = resp.bytes().await.map_err(|e| self.scope.tag(transport_error(&e), model))?;
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| self.scope.tag(transport_error(&e), model))?;
             self.parse_completion(&bytes, model, req.params.include_raw.unwrap_or(false))
         })
     }
 
-    fn stream<'a>(&'a self, model: &'a str, req: &'a Request, opts: &'a CallOptions) -> BoxFuture<'a, Result<ProviderStream>> {
+    fn stream<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        opts: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<ProviderStream>> {
         Box::pin(async move {
             let resp = self.send(model, req, true).await?;
             Ok(self.event_stream(resp, model.to_string(), opts.stream_idle_timeout))
@@ -234,16 +318,33 @@ impl Provider for OpenAiProvider {
 }
 
 impl OpenAiProvider {
-    pub(crate) fn parse_completion(&self, bytes: &[u8], model: &str, include_raw: bool) -> Result<Completion> {
+    pub(crate) fn parse_completion(
+        &self,
+        bytes: &[u8],
+        model: &str,
+        include_raw: bool,
+    ) -> Result<Completion> {
         let invalid = |e: serde_json::Error| {
-            self.scope.tag(Error::new(ErrorKind::InvalidResponse, format!("could not parse the provider's response: {e}")), model)
+            self.scope.tag(
+                Error::new(
+                    ErrorKind::InvalidResponse,
+                    format!("could not parse the provider's response: {e}"),
+                ),
+                model,
+            )
         };
         let resp: ChatResponse = serde_json::from_slice(bytes).map_err(invalid)?;
         if let Some(detail) = resp.error {
             return Err(self.scope.stream_error(detail, model));
         }
         let choice = resp.choices.into_iter().next().ok_or_else(|| {
-            self.scope.tag(Error::new(ErrorKind::InvalidResponse, "the provider's response has no choices"), model)
+            self.scope.tag(
+                Error::new(
+                    ErrorKind::InvalidResponse,
+                    "the provider's response has no choices",
+                ),
+                model,
+            )
         })?;
         let wire = choice.message;
         let tool_calls = wire.tool_calls.unwrap_or_default();
@@ -254,7 +355,10 @@ impl OpenAiProvider {
             }
             None => (None, String::new()),
         };
-        for r in [wire.reasoning_content, wire.reasoning].into_iter().flatten() {
+        for r in [wire.reasoning_content, wire.reasoning]
+            .into_iter()
+            .flatten()
+        {
             reasoning.push_str(&r);
         }
         // A refusal is the answer's text when there is no content.
@@ -267,32 +371,60 @@ impl OpenAiProvider {
             tool_call_id: None,
             refusal: wire.refusal,
         };
-        let finish_reason = choice.finish_reason.as_deref().map(FinishReason::from_openai).unwrap_or(FinishReason::Stop);
-        let raw = if include_raw { serde_json::from_slice(bytes).ok() } else { None };
+        let finish_reason = choice
+            .finish_reason
+            .as_deref()
+            .map(FinishReason::from_openai)
+            .unwrap_or(FinishReason::Stop);
+        let raw = if include_raw {
+            serde_json::from_slice(bytes).ok()
+        } else {
+            None
+        };
         Ok(Completion {
             provider_response_id: resp.id,
             message,
             finish_reason,
-            usage: resp.usage.map(|u| u.normalize(self.reasoning_outside_completion)).unwrap_or_default(),
+            usage: resp
+                .usage
+                .map(|u| u.normalize(self.reasoning_outside_completion))
+                .unwrap_or_default(),
             provider_model: resp.model,
             raw,
             reasoning: (!reasoning.is_empty()).then_some(reasoning),
         })
     }
 
-    pub(crate) fn event_stream(&self, resp: reqwest::Response, model: String, idle: Duration) -> ProviderStream {
+    pub(crate) fn event_stream(
+        &self,
+        resp: reqwest::Response,
+        model: String,
+        idle: Duration,
+    ) -> ProviderStream {
         self.events_from(resp.bytes_stream(), model, idle)
     }
 
     /// Parses an SSE body given as chunks, exactly as if it had arrived over the wire (replay,
     /// tests: e.g. one byte per chunk).
-    pub fn replay_sse(&self, model: &str, chunks: Vec<bytes::Bytes>, idle: Duration) -> ProviderStream {
-        self.events_from(futures_util::stream::iter(chunks.into_iter().map(Ok)), model.to_string(), idle)
+    pub fn replay_sse(
+        &self,
+        model: &str,
+        chunks: Vec<bytes::Bytes>,
+        idle: Duration,
+    ) -> ProviderStream {
+        self.events_from(
+            futures_util::stream::iter(chunks.into_iter().map(Ok)),
+            model.to_string(),
+            idle,
+        )
     }
 
     fn events_from<S>(&self, bytes: S, model: String, idle: Duration) -> ProviderStream
     where
-        S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, reqwest::Error>> + Send + Unpin + 'static,
+        S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, reqwest::Error>>
+            + Send
+            + Unpin
+            + 'static,
     {
         let provider = self.scope.clone();
         let reasoning_outside_completion = self.reasoning_outside_completion;
@@ -413,7 +545,6 @@ impl OpenAiProvider {
             }
         })
     }
-
 }
 
 /// One step of reading a provider's SSE body under the stream-idle deadline (shared by the
@@ -426,13 +557,26 @@ pub(crate) enum SseStep {
     Failed(Error),
 }
 
-pub(crate) async fn next_sse<S>(events: &mut S, idle: Duration, scope: &Scope, model: &str, chunks: usize) -> SseStep
+pub(crate) async fn next_sse<S>(
+    events: &mut S,
+    idle: Duration,
+    scope: &Scope,
+    model: &str,
+    chunks: usize,
+) -> SseStep
 where
-    S: futures_util::Stream<Item = std::result::Result<crate::sse::SseEvent, reqwest::Error>> + Unpin,
+    S: futures_util::Stream<Item = std::result::Result<crate::sse::SseEvent, reqwest::Error>>
+        + Unpin,
 {
     match tokio::time::timeout(idle, events.next()).await {
         Err(_) => SseStep::Failed(scope.tag(
-            Error::new(ErrorKind::Timeout, format!("the stream stalled: no data for {:.1}s after {chunks} chunks", idle.as_secs_f64())),
+            Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "the stream stalled: no data for {:.1}s after {chunks} chunks",
+                    idle.as_secs_f64()
+                ),
+            ),
             model,
         )),
         Ok(Some(Ok(ev))) => SseStep::Event(ev),
@@ -447,21 +591,39 @@ where
 }
 
 /// Adds the provider's headers (config `headers`) to `headers`, naming the key on error.
-pub(crate) fn extra_headers(name: &str, pc: &ProviderConfig, headers: &mut HeaderMap) -> Result<()> {
+pub(crate) fn extra_headers(
+    name: &str,
+    pc: &ProviderConfig,
+    headers: &mut HeaderMap,
+) -> Result<()> {
     for (k, v) in &pc.headers {
-        let hn = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| Error::config(format!("config key `providers.{name}.headers.{k}`: not a valid header name")))?;
-        let hv = HeaderValue::from_str(v)
-            .map_err(|_| Error::config(format!("config key `providers.{name}.headers.{k}`: not a valid header value")))?;
+        let hn = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
+            Error::config(format!(
+                "config key `providers.{name}.headers.{k}`: not a valid header name"
+            ))
+        })?;
+        let hv = HeaderValue::from_str(v).map_err(|_| {
+            Error::config(format!(
+                "config key `providers.{name}.headers.{k}`: not a valid header value"
+            ))
+        })?;
         headers.insert(hn, hv);
     }
     Ok(())
 }
 
 /// A header carrying the bare API key, marked sensitive so it is never logged.
-pub(crate) fn key_header(name: &str, header: &'static str, key: &str, headers: &mut HeaderMap) -> Result<()> {
-    let mut hv = HeaderValue::from_str(key)
-        .map_err(|_| Error::config(format!("config key `providers.{name}.api_key`: contains characters not allowed in a header")))?;
+pub(crate) fn key_header(
+    name: &str,
+    header: &'static str,
+    key: &str,
+    headers: &mut HeaderMap,
+) -> Result<()> {
+    let mut hv = HeaderValue::from_str(key).map_err(|_| {
+        Error::config(format!(
+            "config key `providers.{name}.api_key`: contains characters not allowed in a header"
+        ))
+    })?;
     hv.set_sensitive(true);
     headers.insert(HeaderName::from_static(header), hv);
     Ok(())
@@ -489,14 +651,20 @@ pub(crate) async fn post_json(
     }
     let headers = resp.headers().clone();
     let body = resp.bytes().await.unwrap_or_default().to_vec();
-    Ok(Err(HttpFailure { status, headers, body }))
+    Ok(Err(HttpFailure {
+        status,
+        headers,
+        body,
+    }))
 }
 
 fn encode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }
@@ -566,7 +734,12 @@ pub(crate) struct ErrorDetail {
 impl ErrorDetail {
     /// An HTTP status carried inside the error object (mid-stream errors have HTTP 200).
     fn http_status(&self) -> Option<u16> {
-        let from_code = self.code.as_ref().and_then(Value::as_u64).filter(|c| (400..600).contains(c)).map(|c| c as u16);
+        let from_code = self
+            .code
+            .as_ref()
+            .and_then(Value::as_u64)
+            .filter(|c| (400..600).contains(c))
+            .map(|c| c as u16);
         self.status_code.or(from_code)
     }
 
@@ -781,8 +954,16 @@ impl WireUsage {
         };
         Usage {
             input_tokens: self.prompt_tokens,
-            output_tokens: self.completion_tokens + if reasoning_outside_completion { reasoning } else { 0 },
-            cached_input_tokens: p.cached_tokens.or(self.prompt_cache_hit_tokens).unwrap_or(0),
+            output_tokens: self.completion_tokens
+                + if reasoning_outside_completion {
+                    reasoning
+                } else {
+                    0
+                },
+            cached_input_tokens: p
+                .cached_tokens
+                .or(self.prompt_cache_hit_tokens)
+                .unwrap_or(0),
             cache_write_tokens: p.cache_write_tokens.unwrap_or(0),
             reasoning_tokens: reasoning,
             cost_usd,
