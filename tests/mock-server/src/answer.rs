@@ -1,5 +1,6 @@
 //! Provider-agnostic answer content: the deterministic answer text, how it is split into stream
-//! chunks, how tool arguments are split into fragments, token counting and unique ids.
+//! chunks, which tool calls to make and how their arguments are split into fragments, token
+//! counting (with the script's overrides) and unique ids.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -64,6 +65,94 @@ pub fn split_fragments(arguments: &str, chunks: Option<usize>) -> Vec<String> {
             .chunks(TOOL_FRAGMENT_CHARS)
             .map(|c| c.concat())
             .collect(),
+    }
+}
+
+/// One scripted tool call, before a wire format gives it an id and a shape.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedCall {
+    pub name: String,
+    /// The arguments as a JSON text (`tool_args`, sent as given: it may be invalid on purpose).
+    pub arguments: String,
+}
+
+/// The scripted tool calls, if any: `tool_call=a,b` names them, `tools=1` calls the request's own
+/// tools (`requested`, in order); `tool_calls=N` sets how many (default: as many names as given,
+/// else 1). Call i is named by the i-th explicit name, else the i-th request tool, else the first
+/// name.
+pub fn planned_calls(script: &Script, requested: &[String]) -> Option<Vec<PlannedCall>> {
+    let names: Vec<String> = match &script.tool_call {
+        Some(names) => names.clone(),
+        None if script.tools && !requested.is_empty() => vec![requested[0].clone()],
+        None => return None,
+    };
+    let count = script
+        .tool_calls
+        .unwrap_or(script.tool_call.as_ref().map_or(1, Vec::len));
+    let arguments = script
+        .tool_args
+        .clone()
+        .unwrap_or_else(|| DEFAULT_TOOL_ARGS.to_owned());
+    Some(
+        (0..count)
+            .map(|i| PlannedCall {
+                name: names
+                    .get(i)
+                    .or_else(|| requested.get(i))
+                    .unwrap_or(&names[0])
+                    .clone(),
+                arguments: arguments.clone(),
+            })
+            .collect(),
+    )
+}
+
+/// Provider-neutral token counts, each format maps them to its own usage fields.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Tokens {
+    /// All prompt tokens, cached ones included.
+    pub prompt: u64,
+    /// All completion tokens, reasoning ones included.
+    pub completion: u64,
+    /// Prompt tokens read from the cache (a subset of `prompt`).
+    pub cached: u64,
+    /// Prompt tokens written to the cache (`cache_write_tokens`, a subset of `prompt` too; 0
+    /// unless scripted).
+    pub cache_write: u64,
+    /// Reasoning tokens (a subset of `completion`).
+    pub reasoning: u64,
+}
+
+impl Tokens {
+    /// Counted tokens with the script's overrides: `prompt_tokens`/`completion_tokens` replace the
+    /// counts; the computed prompt is raised to at least `cached_tokens` + `cache_write_tokens`;
+    /// `reasoning_tokens` are
+    /// added to the computed completion.
+    pub fn new(script: &Script, prompt: u64, completion: u64) -> Tokens {
+        let cached = script.cached_tokens.unwrap_or(0);
+        let cache_write = script.cache_write_tokens.unwrap_or(0);
+        let reasoning = script.reasoning_tokens.unwrap_or(0);
+        Tokens {
+            prompt: script
+                .prompt_tokens
+                .unwrap_or(prompt.max(cached + cache_write)),
+            completion: script.completion_tokens.unwrap_or(completion + reasoning),
+            cached,
+            cache_write,
+            reasoning,
+        }
+    }
+
+    /// Completion tokens of an answer: the words of `text`, or the tool-call tokens.
+    pub fn completion_of(calls: Option<&[PlannedCall]>, text: &str) -> u64 {
+        match calls {
+            Some(calls) => calls.iter().map(|c| tool_call_tokens(&c.arguments)).sum(),
+            None => count_words(text),
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.prompt + self.completion
     }
 }
 

@@ -1,6 +1,7 @@
 //! polyfuse-mock-server: a mock LLM provider over real HTTP on loopback, speaking the OpenAI Chat
-//! Completions wire format as the real API records show, with per-request scripted latency and
-//! faults (see README.md for the options). Used by the Rust tests in-process ([`start`]) and by the
+//! Completions (and its Mistral and OpenRouter flavours), Anthropic Messages and Gemini wire
+//! formats as the real API records show, with per-request scripted latency and faults (see
+//! README.md for the options). Used by the Rust tests in-process ([`start`]) and by the
 //! Python and Node tests as the `polyfuse-mock-server` binary.
 //!
 //! ```no_run
@@ -14,7 +15,8 @@
 //!
 //! Modules: `http` (the HTTP/1.1 server), `router` (endpoints), `script` (options), `play`
 //! (provider-agnostic playback of replies and streams with faults), `answer` (answer text, chunking,
-//! token counts, ids), `openai` (the wire format), `stats` (observations).
+//! tool calls, token counts, ids), `json` (ordered JSON text), the wire formats `openai` (with its
+//! flavours `mistral` and `openrouter`), `anthropic` and `gemini`, and `stats` (observations).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -25,13 +27,19 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub mod answer;
+pub mod anthropic;
+pub mod gemini;
 pub mod http;
+pub mod json;
+pub mod mistral;
 pub mod openai;
+pub mod openrouter;
 pub mod play;
 pub mod router;
 pub mod script;
 pub mod stats;
 
+pub use openai::Flavour;
 pub use stats::Stats;
 
 /// Listen backlog: enough for a burst of 1,000+ simultaneous connects (the kernel caps it at
@@ -42,6 +50,14 @@ const BACKLOG: u32 = 4096;
 #[derive(Default)]
 pub(crate) struct State {
     pub(crate) recorder: stats::Recorder,
+    /// The default flavour of `/v1/chat/completions` ([`Flavour::to_u8`]).
+    flavour: std::sync::atomic::AtomicU8,
+}
+
+impl State {
+    pub(crate) fn flavour(&self) -> Flavour {
+        Flavour::from_u8(self.flavour.load(std::sync::atomic::Ordering::Relaxed))
+    }
 }
 
 /// A running mock server; it shuts down (closing every connection) when dropped.
@@ -156,6 +172,15 @@ impl MockServer {
     /// The last logged provider requests, oldest first (same as `GET /_mock/requests`).
     pub fn requests(&self) -> Vec<serde_json::Value> {
         self.state.recorder.requests()
+    }
+
+    /// Sets the flavour `/v1/chat/completions` speaks when a request does not choose one
+    /// (`format=` option, `x-mock-format` header). Default: [`Flavour::OpenAi`]. Not changed by
+    /// [`MockServer::reset`].
+    pub fn set_flavour(&self, flavour: Flavour) {
+        self.state
+            .flavour
+            .store(flavour.to_u8(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Clears counters, per-key counts (`fail_times`) and the request log (same as

@@ -1,5 +1,5 @@
 //! The `polyfuse-mock-server` binary, for the Python and Node test suites:
-//! `polyfuse-mock-server [--port N] [--host 127.0.0.1] [--ignore-stdin]`. Prints
+//! `polyfuse-mock-server [--port N] [--host 127.0.0.1] [--format F] [--ignore-stdin]`. Prints
 //! `LISTENING http://127.0.0.1:PORT` as its first stdout line, then serves until stdin reaches EOF
 //! (so a dead test harness never leaks it), SIGTERM or SIGINT.
 
@@ -8,15 +8,17 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::process::ExitCode;
 
 const USAGE: &str =
-    "usage: polyfuse-mock-server [--port N] [--host 127.0.0.1|::1|localhost] [--ignore-stdin]
+    "usage: polyfuse-mock-server [--port N] [--host 127.0.0.1|::1|localhost] [--format F] [--ignore-stdin]
   --port N        port to listen on (default 0: an ephemeral port)
   --host H        loopback address to bind (default 127.0.0.1)
+  --format F      what /v1/chat/completions speaks by default: openai (default), mistral, openrouter
   --ignore-stdin  do not exit when stdin reaches EOF (e.g. when started with </dev/null)
 Prints `LISTENING http://HOST:PORT` first; exits on stdin EOF, SIGTERM or SIGINT.";
 
 struct Args {
     host: IpAddr,
     port: u16,
+    flavour: polyfuse_mock_server::Flavour,
     watch_stdin: bool,
 }
 
@@ -24,6 +26,7 @@ fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         host: IpAddr::V4(Ipv4Addr::LOCALHOST),
         port: 0,
+        flavour: polyfuse_mock_server::Flavour::OpenAi,
         watch_stdin: true,
     };
     let mut it = std::env::args().skip(1);
@@ -55,6 +58,11 @@ fn parse_args() -> Result<Args, String> {
                 if !args.host.is_loopback() {
                     return Err(format!("--host must be a loopback address, not `{v}`"));
                 }
+            }
+            "--format" => {
+                let v = value()?;
+                args.flavour = polyfuse_mock_server::Flavour::from_name(&v)
+                    .ok_or(format!("invalid format `{v}` (openai|mistral|openrouter)"))?;
             }
             "--ignore-stdin" => args.watch_stdin = false,
             "-h" | "--help" => {
@@ -101,6 +109,7 @@ async fn run(args: Args) -> i32 {
             return 1;
         }
     };
+    server.set_flavour(args.flavour);
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "LISTENING {}", server.url());

@@ -1,77 +1,173 @@
 //! The OpenAI Chat Completions wire format (`POST /v1/chat/completions`): auth, request reading,
 //! non-stream bodies, stream chunks, error bodies and response headers, modelled on the real
 //! recordings in shared/fixtures/providers/openai/ (see the README for which one backs what).
+//!
+//! The same endpoint also speaks two OpenAI-like flavours, chosen per request ([`Flavour`]): the
+//! request handling here is shared, and `mistral.rs` / `openrouter.rs` render their own bodies,
+//! chunks, errors and headers.
 
 use std::time::Instant;
 
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
-use crate::answer::{self, Ids};
-use crate::http::{Conn, Flow, Request};
-use crate::play::{self, StreamPlan};
-use crate::router::log_entry;
+use crate::answer::{self, Ids, PlannedCall, Tokens};
+use crate::http::{Conn, Request};
+use crate::play::{self, Gate, StreamPlan};
 use crate::script::{self, ErrorKind, Script};
 use crate::stats::Outcome;
-use crate::State;
+use crate::{mistral, openrouter, State};
 
 /// Path of the endpoint.
 pub const PATH: &str = "/v1/chat/completions";
 
+/// OpenRouter's path (its base URL is `https://openrouter.ai/api/v1`): the same endpoint, with
+/// the OpenRouter flavour by default.
+pub const OPENROUTER_PATH: &str = "/api/v1/chat/completions";
+
 const SYSTEM_FINGERPRINT: &str = "fp_6d2c0b9c1e";
-const JSON: &str = "application/json";
+pub(crate) const JSON: &str = "application/json";
 const EVENT_STREAM: &str = "text/event-stream; charset=utf-8";
 const RATELIMIT_LIMIT_REQUESTS: u64 = 5000;
 const RATELIMIT_LIMIT_TOKENS: u64 = 800_000;
 
-/// Handles one `POST /v1/chat/completions` exchange and records its outcome.
-pub(crate) async fn chat_completions(conn: &mut Conn, req: Request, state: &State) -> Flow {
-    let started = Instant::now();
-    let exchange = state.recorder.begin(log_entry(&req));
-    let outcome = respond(conn, &req, state, started).await;
-    exchange.finish(outcome);
-    match outcome {
-        Outcome::Completed => Flow::KeepAlive,
-        Outcome::ClientGone | Outcome::ServerAbort => Flow::Close,
+/// The flavour of the Chat Completions endpoint. Chosen per request by the `format` option (in the
+/// model or the `x-mock` header), else the `x-mock-format` header, else the path
+/// (`/api/v1/chat/completions` is OpenRouter), else the server default
+/// ([`crate::MockServer::set_flavour`], `--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Flavour {
+    /// OpenAI itself.
+    #[default]
+    OpenAi,
+    /// Mistral (`mistral.rs`): 422 on OpenAI-only fields, usage on the finish chunk, 9-char tool ids.
+    Mistral,
+    /// OpenRouter (`openrouter.rs`): `: OPENROUTER PROCESSING` comments, `provider`,
+    /// `native_finish_reason`, `usage.cost`, 402 out of credits.
+    OpenRouter,
+}
+
+impl Flavour {
+    /// `openai`, `mistral` or `openrouter`.
+    pub fn from_name(name: &str) -> Option<Flavour> {
+        match name {
+            "openai" => Some(Flavour::OpenAi),
+            "mistral" => Some(Flavour::Mistral),
+            "openrouter" => Some(Flavour::OpenRouter),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn to_u8(self) -> u8 {
+        self as u8
+    }
+
+    pub(crate) fn from_u8(n: u8) -> Flavour {
+        match n {
+            1 => Flavour::Mistral,
+            2 => Flavour::OpenRouter,
+            _ => Flavour::OpenAi,
+        }
+    }
+
+    /// The status a scripted `error=` kind gets unless `status=` is given.
+    fn default_status(self, kind: ErrorKind) -> u16 {
+        match (self, kind) {
+            (Flavour::OpenRouter, ErrorKind::InsufficientQuota) => 402,
+            _ => kind.default_status(),
+        }
     }
 }
 
-async fn respond(conn: &mut Conn, req: &Request, state: &State, started: Instant) -> Outcome {
+/// A tool call with its wire id.
+pub(crate) struct Call {
+    pub id: String,
+    pub name: String,
+    pub arguments: String,
+}
+
+/// Everything a flavour needs to render a successful answer.
+pub(crate) struct Answer<'a> {
+    /// The model as echoed back (before the first `;`).
+    pub model: &'a str,
+    /// The completion id (`chatcmpl-…`, Mistral's 32 hex, OpenRouter's `gen-…`).
+    pub id: String,
+    pub created: u64,
+    /// The text (empty for tool calls).
+    pub text: String,
+    pub calls: Option<Vec<Call>>,
+    pub finish_reason: String,
+    pub tokens: Tokens,
+    /// `stream_options.include_usage` (OpenRouter also `usage.include`).
+    pub include_usage: bool,
+}
+
+/// Handles one chat-completions exchange (`default` is the flavour of the path or the server).
+pub(crate) async fn respond(
+    conn: &mut Conn,
+    req: &Request,
+    state: &State,
+    started: Instant,
+    default: Flavour,
+) -> Outcome {
     let mut ids = Ids::new();
     let request_id = format!("req_{}", ids.hex(32));
     let keep_alive = req.keep_alive;
+
+    // The body is parsed up front only to find the flavour, so that even auth errors take the
+    // right wire format; its errors are still reported after auth, as the real APIs do.
+    let parsed: Option<Value> = serde_json::from_slice(&req.body)
+        .ok()
+        .filter(Value::is_object);
+    let model_options = parsed
+        .as_ref()
+        .and_then(|b| b.get("model"))
+        .and_then(Value::as_str)
+        .map_or("", |m| script::split_model(m).1);
+    let format_header = req.header(script::FORMAT_HEADER).map(str::trim);
+    let flavour = script::peek_format(model_options, req.header(script::HEADER))
+        .as_deref()
+        .or(format_header)
+        .and_then(Flavour::from_name)
+        .unwrap_or(default);
     let fail = |status: u16, error: ErrorObject| {
-        let headers = headers(&request_id, started, JSON);
-        (status, headers, error.to_body())
+        let headers = headers(flavour, &request_id, started, JSON);
+        let body = match flavour {
+            Flavour::OpenAi => error.to_body(),
+            Flavour::Mistral => mistral::error_object(&error),
+            Flavour::OpenRouter => openrouter::error_object(status, &error.message),
+        };
+        (status, headers, body)
     };
+    let json_headers = || headers(flavour, &request_id, started, JSON);
 
     // Auth first, as the real API does.
-    let api_key = match req
+    let api_key = req
         .header("authorization")
         .and_then(|v| {
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim)
-        .filter(|k| !k.is_empty())
-    {
-        Some(key) => key,
-        None => {
-            let (s, h, b) = fail(401, ErrorObject::missing_key());
-            return play::reply(conn, s, &h, &b, keep_alive).await;
-        }
-    };
-    if api_key.starts_with("bad") || api_key.starts_with("sk-bad") {
-        let (s, h, b) = fail(401, ErrorObject::invalid_api_key(api_key));
-        return play::reply(conn, s, &h, &b, keep_alive).await;
+        .filter(|k| !k.is_empty());
+    let bad_key = api_key.is_some_and(|k| k.starts_with("bad") || k.starts_with("sk-bad"));
+    if api_key.is_none() || bad_key {
+        let body = match (flavour, api_key) {
+            (Flavour::OpenAi, None) => ErrorObject::missing_key().to_body(),
+            (Flavour::OpenAi, Some(key)) => ErrorObject::invalid_api_key(key).to_body(),
+            (Flavour::Mistral, _) => mistral::unauthorized(&mut ids),
+            (Flavour::OpenRouter, None) => {
+                openrouter::error_object(401, "No auth credentials found")
+            }
+            (Flavour::OpenRouter, Some(_)) => openrouter::error_object(401, "User not found."),
+        };
+        return play::reply(conn, 401, &json_headers(), &body, keep_alive).await;
     }
+    let api_key = api_key.unwrap_or_default();
 
-    let body: Value = match serde_json::from_slice(&req.body) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => {
-            let (s, h, b) = fail(400, ErrorObject::invalid_json());
-            return play::reply(conn, s, &h, &b, keep_alive).await;
-        }
+    let Some(body) = parsed else {
+        let (s, h, b) = fail(400, ErrorObject::invalid_json());
+        return play::reply(conn, s, &h, &b, keep_alive).await;
     };
     let Some(model_full) = body.get("model").and_then(Value::as_str) else {
         let (s, h, b) = fail(400, ErrorObject::missing_model());
@@ -81,8 +177,23 @@ async fn respond(conn: &mut Conn, req: &Request, state: &State, started: Instant
         let (s, h, b) = fail(400, ErrorObject::missing_messages());
         return play::reply(conn, s, &h, &b, keep_alive).await;
     };
+    if flavour == Flavour::Mistral {
+        if let Some(b) = mistral::forbidden_fields(&body) {
+            return play::reply(conn, 422, &json_headers(), &b, keep_alive).await;
+        }
+    }
     let (model, options) = script::split_model(model_full);
     let script = match Script::parse(options, req.header(script::HEADER)) {
+        Ok(script) => match script.format.as_deref().or(format_header) {
+            Some(f) if Flavour::from_name(f).is_none() => Err(format!(
+                "format `{f}` is not spoken at {}: use openai|mistral|openrouter",
+                req.path
+            )),
+            _ => Ok(script),
+        },
+        Err(message) => Err(message),
+    };
+    let script = match script {
         Ok(script) => script,
         Err(message) => {
             let (s, h, b) = fail(400, ErrorObject::bad_mock_option(message));
@@ -92,124 +203,178 @@ async fn respond(conn: &mut Conn, req: &Request, state: &State, started: Instant
 
     // `fail_times=N`: only the first N requests carrying this key get the faults.
     let key = script.key.clone().unwrap_or_else(|| model_full.to_owned());
-    let count = state.recorder.count_key(&key);
-    let script = match script.fail_times {
-        Some(n) if count > n => script.without_faults(),
-        _ => script,
+    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+    let gate = play::gate(conn, &state.recorder, script, &key, stream, |k| {
+        flavour.default_status(k)
+    });
+    let script = match gate.await {
+        Gate::Done(outcome) => return outcome,
+        Gate::Error(status, kind, script) => {
+            let mut h = json_headers();
+            let b = match flavour {
+                Flavour::OpenAi => {
+                    ErrorObject::for_kind(kind, status, model, api_key, &script, &request_id)
+                        .to_body()
+                }
+                Flavour::Mistral => mistral::error_body(kind, status, model, &script),
+                Flavour::OpenRouter => openrouter::error_body(kind, status, model, &script),
+            };
+            retry_headers(&script, &mut h);
+            return play::reply(conn, status, &h, &b, keep_alive).await;
+        }
+        Gate::Answer(script) => script,
     };
 
-    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
     let stream_options = body.get("stream_options");
     let include_usage = stream_options
         .and_then(|o| o.get("include_usage"))
         .and_then(Value::as_bool)
-        == Some(true);
+        == Some(true)
+        || (flavour == Flavour::OpenRouter
+            && body.pointer("/usage/include").and_then(Value::as_bool) == Some(true));
     let obfuscation = stream_options
         .and_then(|o| o.get("include_obfuscation"))
         .and_then(Value::as_bool)
         != Some(false);
 
-    let before_headers = if stream {
-        script.latency
-    } else {
-        script.latency + script.ttft
-    };
-    if conn.pause(before_headers).await.is_err() {
-        return Outcome::ClientGone;
-    }
-    if script.reset {
-        return play::reset(conn);
-    }
-    if script.hang {
-        return play::hang(conn).await;
-    }
-    if let Some((status, kind)) = script.error_response() {
-        let error = ErrorObject::for_kind(kind, status, model, api_key, &script, &request_id);
-        let (s, mut h, b) = fail(status, error);
-        if let Some(v) = &script.retry_after {
-            h.push(("retry-after".into(), v.clone()));
-        }
-        if let Some(v) = script.retry_after_ms {
-            h.push(("retry-after-ms".into(), v.to_string()));
-        }
-        if let Some(v) = script.should_retry {
-            h.push(("x-should-retry".into(), v.to_string()));
-        }
-        return play::reply(conn, s, &h, &b, keep_alive).await;
-    }
-
     // The answer.
     let prompt_tokens = messages.iter().map(message_tokens).sum::<u64>();
-    let tool_calls = tool_calls(&script, &body, &mut ids);
-    let text = match tool_calls {
+    let planned = answer::planned_calls(&script, &requested_tools(&body));
+    let text = match planned {
         Some(_) => String::new(),
         None => answer::text(&script, model, &last_user_text(messages)),
     };
-    let completion_tokens = match &tool_calls {
-        Some(calls) => calls
-            .iter()
-            .map(|c| answer::tool_call_tokens(&c.function.arguments))
-            .sum(),
-        None => answer::count_words(&text),
-    };
-    let usage = Usage::new(&script, prompt_tokens, completion_tokens);
+    let tokens = Tokens::new(
+        &script,
+        prompt_tokens,
+        Tokens::completion_of(planned.as_deref(), &text),
+    );
     let finish_reason = script.finish.clone().unwrap_or_else(|| {
-        if tool_calls.is_some() {
+        if planned.is_some() {
             "tool_calls"
         } else {
             "stop"
         }
         .to_owned()
     });
-    let completion_id = format!("chatcmpl-{}", ids.alnum(29));
+    let calls = planned.map(|calls| {
+        calls
+            .into_iter()
+            .map(|PlannedCall { name, arguments }| Call {
+                id: match flavour {
+                    Flavour::Mistral => ids.alnum(9),
+                    _ => format!("call_{}", ids.alnum(24)),
+                },
+                name,
+                arguments,
+            })
+            .collect::<Vec<_>>()
+    });
     let created = answer::unix_now();
+    let id = match flavour {
+        Flavour::OpenAi => format!("chatcmpl-{}", ids.alnum(29)),
+        Flavour::Mistral => ids.hex(32),
+        Flavour::OpenRouter => format!("gen-{created}-{}", ids.alnum(20)),
+    };
+    let answer = Answer {
+        model,
+        id,
+        created,
+        text,
+        calls,
+        finish_reason,
+        tokens,
+        include_usage,
+    };
 
     if !stream {
-        let body = ChatCompletion {
-            id: &completion_id,
-            object: "chat.completion",
-            created,
-            model,
-            choices: [Choice {
-                index: 0,
-                message: Message {
-                    role: "assistant",
-                    content: if tool_calls.is_some() {
-                        None
-                    } else {
-                        Some(&text)
-                    },
-                    tool_calls: tool_calls.as_deref(),
-                    refusal: None,
-                    annotations: [],
-                },
-                logprobs: None,
-                finish_reason: &finish_reason,
-            }],
-            usage,
-            service_tier: "default",
-            system_fingerprint: SYSTEM_FINGERPRINT,
+        let bytes = match flavour {
+            Flavour::OpenAi => completion_body(&answer),
+            Flavour::Mistral => mistral::completion(&answer),
+            Flavour::OpenRouter => openrouter::completion(&answer, &script),
         };
-        let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        let h = headers(&request_id, started, JSON);
-        return play::reply(conn, 200, &h, &bytes, keep_alive).await;
+        return play::reply(conn, 200, &json_headers(), &bytes, keep_alive).await;
     }
+    let plan = match flavour {
+        Flavour::OpenAi => stream_plan(&answer, &script, obfuscation, ids),
+        Flavour::Mistral => mistral::stream(&answer, &script),
+        Flavour::OpenRouter => openrouter::stream(&answer, &script),
+    };
+    let h = headers(flavour, &request_id, started, EVENT_STREAM);
+    play::stream(conn, &h, &plan, &script, keep_alive).await
+}
 
+/// `retry-after`, `retry-after-ms` and `x-should-retry` as scripted (error responses only).
+pub(crate) fn retry_headers(script: &Script, headers: &mut Vec<(String, String)>) {
+    if let Some(v) = &script.retry_after {
+        headers.push(("retry-after".into(), v.clone()));
+    }
+    if let Some(v) = script.retry_after_ms {
+        headers.push(("retry-after-ms".into(), v.to_string()));
+    }
+    if let Some(v) = script.should_retry {
+        headers.push(("x-should-retry".into(), v.to_string()));
+    }
+}
+
+fn completion_body(answer: &Answer<'_>) -> Vec<u8> {
+    let tool_calls: Option<Vec<ToolCall>> = answer.calls.as_ref().map(|calls| {
+        calls
+            .iter()
+            .map(|c| ToolCall {
+                id: c.id.clone(),
+                kind: "function",
+                function: Function {
+                    name: c.name.clone(),
+                    arguments: c.arguments.clone(),
+                },
+            })
+            .collect()
+    });
+    let body = ChatCompletion {
+        id: &answer.id,
+        object: "chat.completion",
+        created: answer.created,
+        model: answer.model,
+        choices: [Choice {
+            index: 0,
+            message: Message {
+                role: "assistant",
+                content: if tool_calls.is_some() {
+                    None
+                } else {
+                    Some(&answer.text)
+                },
+                tool_calls: tool_calls.as_deref(),
+                refusal: None,
+                annotations: [],
+            },
+            logprobs: None,
+            finish_reason: &answer.finish_reason,
+        }],
+        usage: Usage::new(answer.tokens),
+        service_tier: "default",
+        system_fingerprint: SYSTEM_FINGERPRINT,
+    };
+    serde_json::to_vec(&body).unwrap_or_default()
+}
+
+fn stream_plan(answer: &Answer<'_>, script: &Script, obfuscation: bool, ids: Ids) -> StreamPlan {
     let chunks = Chunks {
-        id: &completion_id,
-        created,
-        model,
-        include_usage,
+        id: &answer.id,
+        created: answer.created,
+        model: answer.model,
+        include_usage: answer.include_usage,
         obfuscation,
         ids: std::cell::RefCell::new(ids),
     };
     let mut plan = StreamPlan {
-        done: Some(b"data: [DONE]\n\n".to_vec()),
+        done: Some(DONE.to_vec()),
         malformed: b"data: {\"id\": broken-json\n\n".to_vec(),
         error: vec![frame(&ErrorObject::mid_stream().to_body())],
         ..StreamPlan::default()
     };
-    match &tool_calls {
+    match &answer.calls {
         None => {
             plan.head.push(chunks.delta(Delta {
                 role: Some("assistant"),
@@ -217,7 +382,7 @@ async fn respond(conn: &mut Conn, req: &Request, state: &State, started: Instant
                 refusal: Field::Null,
                 ..Delta::default()
             }));
-            for piece in answer::split_text(&text, script.chunks) {
+            for piece in answer::split_text(&answer.text, script.chunks) {
                 plan.content.push(chunks.delta(Delta {
                     content: Field::Value(&piece),
                     ..Delta::default()
@@ -241,7 +406,7 @@ async fn respond(conn: &mut Conn, req: &Request, state: &State, started: Instant
                     id: Some(&call.id),
                     kind: Some("function"),
                     function: FunctionDelta {
-                        name: Some(&call.function.name),
+                        name: Some(&call.name),
                         arguments: "",
                     },
                 };
@@ -258,7 +423,7 @@ async fn respond(conn: &mut Conn, req: &Request, state: &State, started: Instant
                         ..Delta::default()
                     }
                 }));
-                for fragment in answer::split_fragments(&call.function.arguments, script.chunks) {
+                for fragment in answer::split_fragments(&call.arguments, script.chunks) {
                     plan.content.push(chunks.delta(Delta {
                         tool_calls: Some(vec![ToolCallDelta {
                             index,
@@ -280,19 +445,33 @@ async fn respond(conn: &mut Conn, req: &Request, state: &State, started: Instant
             index: 0,
             delta: Delta::default(),
             logprobs: None,
-            finish_reason: Some(&finish_reason),
+            finish_reason: Some(&answer.finish_reason),
         }],
         None,
     ));
-    if include_usage {
-        plan.tail.push(chunks.event(Vec::new(), Some(usage)));
+    if answer.include_usage {
+        plan.tail
+            .push(chunks.event(Vec::new(), Some(Usage::new(answer.tokens))));
     }
-    let h = headers(&request_id, started, EVENT_STREAM);
-    play::stream(conn, &h, &plan, &script, keep_alive).await
+    plan
 }
 
-/// Response headers of every completions response, as in the tidyllm recording.
-fn headers(request_id: &str, started: Instant, content_type: &str) -> Vec<(String, String)> {
+/// `data: [DONE]\n\n`.
+pub(crate) const DONE: &[u8] = b"data: [DONE]\n\n";
+
+/// Response headers of every completions response, as in the tidyllm recording (the flavours have
+/// their own).
+fn headers(
+    flavour: Flavour,
+    request_id: &str,
+    started: Instant,
+    content_type: &str,
+) -> Vec<(String, String)> {
+    match flavour {
+        Flavour::OpenAi => {}
+        Flavour::Mistral => return mistral::headers(request_id, content_type),
+        Flavour::OpenRouter => return openrouter::headers(content_type),
+    }
     let pairs: [(&str, String); 12] = [
         ("content-type", content_type.to_owned()),
         ("access-control-expose-headers", "X-Request-ID".to_owned()),
@@ -353,12 +532,9 @@ fn last_user_text(messages: &[Value]) -> String {
         .unwrap_or_default()
 }
 
-/// The scripted tool calls, if any: `tool_call=a,b` names them, `tools=1` calls the request's
-/// own tools; `tool_calls=N` sets how many (default: as many names as given, else 1). Call i is
-/// named by the i-th explicit name, else the i-th request tool, else the first name.
-fn tool_calls(script: &Script, body: &Value, ids: &mut Ids) -> Option<Vec<ToolCall>> {
-    let requested: Vec<String> = body
-        .get("tools")
+/// The function names of the request's `tools`, in order.
+fn requested_tools(body: &Value) -> Vec<String> {
+    body.get("tools")
         .and_then(Value::as_array)
         .map(|tools| {
             tools
@@ -367,35 +543,7 @@ fn tool_calls(script: &Script, body: &Value, ids: &mut Ids) -> Option<Vec<ToolCa
                 .map(str::to_owned)
                 .collect()
         })
-        .unwrap_or_default();
-    let names: Vec<String> = match &script.tool_call {
-        Some(names) => names.clone(),
-        None if script.tools && !requested.is_empty() => vec![requested[0].clone()],
-        None => return None,
-    };
-    let count = script
-        .tool_calls
-        .unwrap_or(script.tool_call.as_ref().map_or(1, Vec::len));
-    let arguments = script
-        .tool_args
-        .clone()
-        .unwrap_or_else(|| answer::DEFAULT_TOOL_ARGS.to_owned());
-    Some(
-        (0..count)
-            .map(|i| ToolCall {
-                id: format!("call_{}", ids.alnum(24)),
-                kind: "function",
-                function: Function {
-                    name: names
-                        .get(i)
-                        .or_else(|| requested.get(i))
-                        .unwrap_or(&names[0])
-                        .clone(),
-                    arguments: arguments.clone(),
-                },
-            })
-            .collect(),
-    )
+        .unwrap_or_default()
 }
 
 // ---- wire types (field order = the real API's) ----
@@ -468,23 +616,19 @@ struct CompletionTokensDetails {
 }
 
 impl Usage {
-    /// Counted tokens, with the script's overrides. Cached tokens are a subset of the prompt and
+    /// The neutral counts in OpenAI's shape: cached tokens are a subset of the prompt and
     /// reasoning tokens a subset of the completion, as in the real API.
-    fn new(script: &Script, prompt: u64, completion: u64) -> Usage {
-        let cached = script.cached_tokens.unwrap_or(0);
-        let reasoning = script.reasoning_tokens.unwrap_or(0);
-        let prompt = script.prompt_tokens.unwrap_or(prompt.max(cached));
-        let completion = script.completion_tokens.unwrap_or(completion + reasoning);
+    fn new(tokens: Tokens) -> Usage {
         Usage {
-            prompt_tokens: prompt,
-            completion_tokens: completion,
-            total_tokens: prompt + completion,
+            prompt_tokens: tokens.prompt,
+            completion_tokens: tokens.completion,
+            total_tokens: tokens.total(),
             prompt_tokens_details: PromptTokensDetails {
-                cached_tokens: cached,
+                cached_tokens: tokens.cached,
                 audio_tokens: 0,
             },
             completion_tokens_details: CompletionTokensDetails {
-                reasoning_tokens: reasoning,
+                reasoning_tokens: tokens.reasoning,
                 audio_tokens: 0,
                 accepted_prediction_tokens: 0,
                 rejected_prediction_tokens: 0,
@@ -624,7 +768,7 @@ impl Chunks<'_> {
 }
 
 /// `data: <json>\n\n`.
-fn frame(json: &[u8]) -> Vec<u8> {
+pub(crate) fn frame(json: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(json.len() + 8);
     out.extend_from_slice(b"data: ");
     out.extend_from_slice(json);
@@ -640,12 +784,12 @@ struct ErrorBody<'a> {
 }
 
 #[derive(Serialize)]
-struct ErrorObject {
-    message: String,
+pub(crate) struct ErrorObject {
+    pub(crate) message: String,
     #[serde(rename = "type")]
-    kind: Option<&'static str>,
-    param: Option<&'static str>,
-    code: Value,
+    pub(crate) kind: Option<&'static str>,
+    pub(crate) param: Option<&'static str>,
+    pub(crate) code: Value,
     /// Azure's content-filter error adds these two.
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<u16>,
@@ -807,8 +951,8 @@ impl ErrorObject {
                     Some("rate_limit_exceeded"),
                 )
             }
-            // error_429_insufficient_quota.json.
-            ErrorKind::InsufficientQuota => Self::new(
+            // error_429_insufficient_quota.json (OpenAI has no 402: out of credits is this body).
+            ErrorKind::InsufficientQuota | ErrorKind::InsufficientCredits => Self::new(
                 "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
                 "insufficient_quota",
                 None,

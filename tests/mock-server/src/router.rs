@@ -1,13 +1,25 @@
 //! Routing: the `/_mock/*` control endpoints (stats, request log, reset; no auth), the provider
-//! endpoints (one wire-format module each), and the OpenAI-style 404 for anything else. Also how a
-//! provider request is logged (with credentials redacted).
+//! endpoints (one wire-format module each: OpenAI Chat Completions and its Mistral / OpenRouter
+//! flavours, Anthropic Messages, Gemini), and the OpenAI-style 404 for anything else. Also how a
+//! provider request is counted, logged (with credentials redacted) and its outcome recorded.
+
+use std::time::Instant;
 
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::http::{Conn, Flow, Request};
-use crate::openai;
-use crate::State;
+use crate::openai::{self, Flavour};
+use crate::stats::Outcome;
+use crate::{anthropic, gemini, State};
+
+/// A provider endpoint.
+enum Endpoint<'a> {
+    /// Chat Completions, with the flavour of the path (or the server default).
+    Chat(Flavour),
+    Anthropic,
+    Gemini(&'a str, gemini::Method),
+}
 
 /// Prefix of the control endpoints.
 pub const CONTROL_PREFIX: &str = "/_mock/";
@@ -32,7 +44,18 @@ pub(crate) async fn route(conn: &mut Conn, req: Request, state: &State) -> Flow 
             send_json(conn, 200, &json!({"ok": true}), keep_alive).await
         }
         ("GET", "/_mock/health") => send_json(conn, 200, &json!({"ok": true}), keep_alive).await,
-        ("POST", openai::PATH) => openai::chat_completions(conn, req, state).await,
+        ("POST", openai::PATH) => {
+            let flavour = state.flavour();
+            provider(conn, &req, state, Endpoint::Chat(flavour)).await
+        }
+        ("POST", openai::OPENROUTER_PATH) => {
+            provider(conn, &req, state, Endpoint::Chat(Flavour::OpenRouter)).await
+        }
+        ("POST", anthropic::PATH) => provider(conn, &req, state, Endpoint::Anthropic).await,
+        ("POST", path) if gemini::parse_path(path).is_some() => {
+            let (model, method) = gemini::parse_path(path).expect("matched");
+            provider(conn, &req, state, Endpoint::Gemini(model, method)).await
+        }
         (method, path) => {
             let body = json!({"error": {
                 "message": format!("Unknown request URL: {method} {path}. Please check the URL for typos, or see the docs at https://platform.openai.com/docs/api-reference/."),
@@ -42,6 +65,24 @@ pub(crate) async fn route(conn: &mut Conn, req: Request, state: &State) -> Flow 
             }});
             send_json(conn, 404, &body, keep_alive).await
         }
+    }
+}
+
+/// One provider exchange: counted and logged, answered by its wire format, its outcome recorded.
+async fn provider(conn: &mut Conn, req: &Request, state: &State, endpoint: Endpoint<'_>) -> Flow {
+    let started = Instant::now();
+    let exchange = state.recorder.begin(log_entry(req));
+    let outcome = match endpoint {
+        Endpoint::Chat(flavour) => openai::respond(conn, req, state, started, flavour).await,
+        Endpoint::Anthropic => anthropic::respond(conn, req, state, started).await,
+        Endpoint::Gemini(model, method) => {
+            gemini::respond(conn, req, state, started, model, method).await
+        }
+    };
+    exchange.finish(outcome);
+    match outcome {
+        Outcome::Completed => Flow::KeepAlive,
+        Outcome::ClientGone | Outcome::ServerAbort => Flow::Close,
     }
 }
 

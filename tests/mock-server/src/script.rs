@@ -8,6 +8,12 @@ use std::time::Duration;
 /// Name of the request header that carries options.
 pub const HEADER: &str = "x-mock";
 
+/// Name of the request header that selects the wire-format flavour (like the `format` option).
+pub const FORMAT_HEADER: &str = "x-mock-format";
+
+/// The values of the `format` option.
+pub const FORMATS: &[&str] = &["openai", "mistral", "openrouter", "anthropic", "gemini"];
+
 /// A provider-agnostic error the script asks for; each wire format renders its own body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -29,6 +35,8 @@ pub enum ErrorKind {
     RateLimit,
     /// 429, out of credits (NOT retryable).
     InsufficientQuota,
+    /// 402, no credits left (OpenRouter; NOT retryable).
+    InsufficientCredits,
     /// 500.
     ServerError,
     /// 502 from the provider's edge.
@@ -51,6 +59,7 @@ impl ErrorKind {
             "request_too_large" => Self::RequestTooLarge,
             "rate_limit" | "rate_limit_exceeded" => Self::RateLimit,
             "insufficient_quota" => Self::InsufficientQuota,
+            "insufficient_credits" | "payment_required" => Self::InsufficientCredits,
             "server_error" => Self::ServerError,
             "bad_gateway" => Self::BadGateway,
             "overloaded" => Self::Overloaded,
@@ -82,6 +91,7 @@ impl ErrorKind {
             Self::PermissionDenied => 403,
             Self::ModelNotFound => 404,
             Self::RequestTooLarge => 413,
+            Self::InsufficientCredits => 402,
             Self::RateLimit | Self::InsufficientQuota => 429,
             Self::ServerError => 500,
             Self::BadGateway => 502,
@@ -149,6 +159,14 @@ pub struct Script {
     pub completion_tokens: Option<u64>,
     pub cached_tokens: Option<u64>,
     pub reasoning_tokens: Option<u64>,
+    /// Prompt tokens written to the cache (Anthropic `cache_creation_input_tokens`, OpenRouter
+    /// `cache_write_tokens`).
+    pub cache_write_tokens: Option<u64>,
+    /// OpenRouter `usage.cost` in USD.
+    pub cost: Option<f64>,
+    /// The wire-format flavour (`format=openai|mistral|openrouter|anthropic|gemini`); each
+    /// endpoint accepts only the formats it can speak.
+    pub format: Option<String>,
 }
 
 impl Script {
@@ -246,6 +264,26 @@ impl Script {
             "completion_tokens" => self.completion_tokens = Some(num(key, v)?),
             "cached_tokens" => self.cached_tokens = Some(num(key, v)?),
             "reasoning_tokens" => self.reasoning_tokens = Some(num(key, v)?),
+            "cache_write_tokens" => self.cache_write_tokens = Some(num(key, v)?),
+            "cost" => {
+                self.cost = Some(
+                    v.parse::<f64>()
+                        .ok()
+                        .filter(|c| c.is_finite() && *c >= 0.0)
+                        .ok_or_else(|| {
+                            format!("mock option `cost` needs a non-negative number, got `{v}`")
+                        })?,
+                )
+            }
+            "format" => {
+                if !FORMATS.contains(&v) {
+                    return Err(format!(
+                        "mock option `format` must be one of {}, got `{v}`",
+                        FORMATS.join("|")
+                    ));
+                }
+                self.format = Some(value)
+            }
             _ => return Err(format!("unknown mock option `{key}`")),
         }
         Ok(())
@@ -300,16 +338,43 @@ impl Script {
     /// The error response to send, if any: `error=` names the body, `status=` the HTTP status
     /// (each defaults from the other), and `fail_times` alone means 500.
     pub fn error_response(&self) -> Option<(u16, ErrorKind)> {
+        self.error_response_with(ErrorKind::default_status)
+    }
+
+    /// [`Script::error_response`] with a wire format's own default status per kind (e.g.
+    /// Anthropic's overloaded is a 529, OpenRouter's out-of-credits a 402).
+    pub fn error_response_with(
+        &self,
+        default_status: impl Fn(ErrorKind) -> u16,
+    ) -> Option<(u16, ErrorKind)> {
         match (self.status, self.error) {
             (Some(status), Some(kind)) => Some((status, kind)),
             (Some(status), None) => Some((status, ErrorKind::from_status(status))),
-            (None, Some(kind)) => Some((kind.default_status(), kind)),
+            (None, Some(kind)) => Some((default_status(kind), kind)),
             (None, None) if self.fail_times.is_some() && !self.has_fault() => {
                 Some((500, ErrorKind::ServerError))
             }
             (None, None) => None,
         }
     }
+}
+
+/// The value of the `format` option in a model's options or the `x-mock` header (the header wins),
+/// read before the full parse so that even auth errors can take the right wire format. Unknown
+/// values are ignored here; the full parse rejects them.
+pub fn peek_format(model_options: &str, header: Option<&str>) -> Option<String> {
+    let mut found = None;
+    for source in [Some(model_options), header].into_iter().flatten() {
+        for part in source.split(';') {
+            if let Some((k, v)) = part.split_once('=') {
+                let v = percent_decode(v.trim());
+                if k.trim() == "format" && FORMATS.contains(&v.as_str()) {
+                    found = Some(v);
+                }
+            }
+        }
+    }
+    found
 }
 
 /// Splits `"gpt-4o-mini;ttft_ms=200"` into the model name echoed back and its options.

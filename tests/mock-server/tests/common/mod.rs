@@ -324,3 +324,46 @@ pub fn streamed_text(chunks: &[Value]) -> String {
         })
         .collect()
 }
+
+/// A POST with a JSON body and the given headers on a fresh connection.
+pub async fn post(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> Response {
+    let mut client = Client::connect(addr).await;
+    let mut all = vec![("content-type", "application/json")];
+    all.extend_from_slice(headers);
+    client
+        .send("POST", path, &all, body.to_string().as_bytes())
+        .await
+        .expect("send");
+    client.read_response().await
+}
+
+/// The events of an SSE text whose events are separated by `sep` (`"\n\n"` or `"\r\n\r\n"`), as
+/// `(event name or "", data)`; comment-only events (`: …`) come as `(":", comment)`.
+pub fn sse_events(text: &str, sep: &str) -> Vec<(String, String)> {
+    text.split(sep)
+        .filter(|e| !e.is_empty())
+        .map(|event| {
+            let mut name = String::new();
+            let mut data = Vec::new();
+            let mut comment = None;
+            for line in event.lines() {
+                if let Some(v) = line.strip_prefix("event: ") {
+                    name = v.to_owned();
+                } else if let Some(v) = line.strip_prefix("data: ") {
+                    data.push(v.to_owned());
+                } else if let Some(v) = line.strip_prefix(':') {
+                    comment = Some(v.trim().to_owned());
+                }
+            }
+            match comment {
+                Some(c) if data.is_empty() => (":".to_owned(), c),
+                _ => (name, data.join("\n")),
+            }
+        })
+        .collect()
+}
