@@ -8,7 +8,8 @@
 //!   [`DEFAULT_MAX_TOKENS`] (4096), plus the thinking budget when `reasoning_effort` asks for one.
 //! - `reasoning_effort` maps to `thinking: {type: "enabled", budget_tokens}`: `low` 1024,
 //!   `medium` 4096, `high` 16384 (`minimal`/`none` leave thinking off). `extra.thinking` overrides.
-//! - `response_format` and `seed` have no Messages equivalent and are not sent.
+//! - `response_format` `json_schema` becomes `output_config.format` (structured outputs);
+//!   `json_object` is a clear error. `seed` has no Messages equivalent and is not sent.
 //!
 //! Usage: Anthropic's `input_tokens` EXCLUDES cache reads and writes, so input is normalized to
 //! `input_tokens + cache_read_input_tokens + cache_creation_input_tokens`.
@@ -239,6 +240,8 @@ struct MessagesRequest<'a> {
     thinking: Option<Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_config: Option<Value>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -288,11 +291,30 @@ fn build_body(model: &str, req: &Request, stream: bool) -> Result<Value> {
         tool_choice,
         thinking: budget.map(|b| json!({"type": "enabled", "budget_tokens": b})),
         metadata: p.user.as_ref().map(|u| json!({"user_id": u})),
+        output_config: p.response_format.as_ref().map(translate_response_format).transpose()?.flatten(),
         stream,
         extra: p.extra.as_ref(),
     };
     serde_json::to_value(&body)
         .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
+}
+
+/// OpenAI `response_format` → Messages structured outputs `output_config: {format: {type:
+/// "json_schema", schema}}`. `json_object` (JSON without a schema) has no equivalent: a clear error.
+fn translate_response_format(rf: &Value) -> Result<Option<Value>> {
+    match rf.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(None),
+        Some("json_schema") => {
+            let schema = rf
+                .get("json_schema")
+                .and_then(|j| j.get("schema"))
+                .ok_or_else(|| Error::invalid_request("parameter `response_format.json_schema.schema`: required"))?;
+            Ok(Some(json!({"format": {"type": "json_schema", "schema": schema}})))
+        }
+        other => Err(Error::invalid_request(format!(
+            "parameter `response_format`: type {other:?} has no Anthropic Messages equivalent; use `json_schema` with a schema"
+        ))),
+    }
 }
 
 /// OpenAI tool `{type:"function", function:{name, description, parameters}}` → `{name, description, input_schema}`.

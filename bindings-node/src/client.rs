@@ -1,0 +1,150 @@
+//! The `Client` class: `new Client({ config, onUsage })`, `complete(options)` (a Promise),
+//! `stream(options)` (an async-iterable `ChatStream`), `flushUsage()` and `close()`. Each method
+//! converts its arguments, calls the core and maps the result or error; an `AbortSignal` cancels
+//! through `tokio::select!`, which drops the core future (and with it the connection).
+use std::panic::AssertUnwindSafe;
+
+use futures_util::FutureExt;
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use tokio::sync::watch;
+
+use polyfuse_core as core;
+
+use crate::convert::{self, Response};
+use crate::error;
+use crate::stream::ChatStream;
+use crate::usage;
+
+/// A polyfuse client: providers, HTTP pool and usage callbacks, shared by all its calls.
+#[napi]
+pub struct Client {
+    inner: core::Client,
+}
+
+#[napi]
+impl Client {
+    /// `config`: the configuration document (an object with the core's snake_case keys), a path
+    /// to a `.json` / `.toml` file, or `undefined` (built-in providers from the environment and
+    /// `mock`). `onUsage(event)` is called exactly once per call, off the request's path.
+    /// Throws a `PolyfuseError` of kind `config` naming the key path when the config is wrong.
+    #[napi(constructor, catch_unwind, ts_args_type = "options?: ClientOptions")]
+    pub fn new(env: Env, options: Option<Object>) -> Result<Self> {
+        let (config, on_usage) = match &options {
+            Some(o) => (o.get::<Unknown>("config")?, o.get::<Unknown>("onUsage")?),
+            None => (None, None),
+        };
+        let on_usage = convert::on_usage(&env, on_usage).map_err(|e| error::to_js_error(&env, e))?;
+        let config = convert::config(&env, config).map_err(|e| error::to_js_error(&env, e))?;
+        let callbacks = match on_usage {
+            Some(f) => vec![usage::callback(f)?],
+            None => Vec::new(),
+        };
+        let inner = core::Client::new(config, callbacks).map_err(|e| error::to_js_error(&env, e))?;
+        Ok(Client { inner })
+    }
+
+    /// Names of the providers this client can reach.
+    #[napi(getter)]
+    pub fn providers(&self) -> Vec<String> {
+        self.inner.provider_names()
+    }
+
+    /// Circuit-breaker state of every target called so far (sorted by target).
+    #[napi]
+    pub fn health(&self) -> Vec<convert::TargetHealth> {
+        self.inner.health().into_iter().map(convert::health_to_js).collect()
+    }
+
+    /// One non-streaming call. Rejects with a `PolyfuseError` (kind `cancelled` when `signal`
+    /// aborts it; an already-aborted signal rejects at once without sending anything).
+    #[napi(catch_unwind, ts_args_type = "options: CallOptions", ts_return_type = "Promise<Response>")]
+    pub fn complete<'env>(&self, env: &'env Env, options: Option<Object>) -> Result<PromiseRaw<'env, Response>> {
+        let client = self.inner.clone();
+        // The signal stays on the JS thread; the future gets the request and a watch receiver.
+        let (request, aborted, cancelled) = match convert::call_args(env, options) {
+            Ok(a) => {
+                let aborted = a.signal.as_ref().is_some_and(|s| s.aborted);
+                (Ok(a.request), aborted, cancel_watch(a.signal.as_ref()))
+            }
+            Err(e) => (Err(e), false, None),
+        };
+        let fut = async move {
+            let request = request?;
+            let model = request.model.clone();
+            if aborted {
+                return Err(error::cancelled(&model));
+            }
+            let call = AssertUnwindSafe(client.complete(request)).catch_unwind();
+            let result = match cancelled {
+                Some(rx) => tokio::select! {
+                    r = call => r,
+                    _ = wait_cancelled(rx) => return Err(error::cancelled(&model)),
+                },
+                None => call.await,
+            };
+            match result {
+                Ok(r) => r.map(convert::response_to_js),
+                Err(_) => Err(error::panicked("complete")),
+            }
+        };
+        env.spawn_future_with_callback(fut.map(Ok::<_, napi::Error>), |env, result| {
+            result.map_err(|e| error::to_js_error(env, e))
+        })
+    }
+
+    /// A streamed call: `for await (const event of client.stream({...}))`. Lazy: the request is
+    /// sent on the first `next()`. `break` (or `return()`) drops it at once, closing the connection;
+    /// `signal` aborts it with a `cancelled` error.
+    #[napi(catch_unwind, ts_args_type = "options: CallOptions")]
+    pub fn stream(&self, env: &Env, options: Option<Object>) -> ChatStream {
+        match convert::call_args(env, options) {
+            Ok(args) => {
+                let model = args.request.model.clone();
+                if args.signal.as_ref().is_some_and(|s| s.aborted) {
+                    return ChatStream::failed(error::cancelled(&model));
+                }
+                let signal = args.signal.map(|s| s.signal);
+                ChatStream::new(self.inner.stream(args.request), model, signal)
+            }
+            Err(e) => ChatStream::failed(e),
+        }
+    }
+
+    /// Resolves once every usage event of the calls finished so far has been queued to `onUsage`
+    /// (it waits off the JS thread).
+    #[napi]
+    pub async fn flush_usage(&self) -> Result<()> {
+        let client = self.inner.clone();
+        tokio::task::spawn_blocking(move || client.flush_usage())
+            .await
+            .map_err(|e| napi::Error::from_reason(format!("polyfuse: flushUsage failed: {e}")))
+    }
+
+    /// Delivers pending usage events and stops the usage thread; later calls still work but
+    /// their usage events are dropped.
+    #[napi]
+    pub async fn close(&self) -> Result<()> {
+        let client = self.inner.clone();
+        tokio::task::spawn_blocking(move || client.close())
+            .await
+            .map_err(|e| napi::Error::from_reason(format!("polyfuse: close failed: {e}")))
+    }
+}
+
+/// Registers `signal.onabort` → a watch channel the call's future selects on.
+fn cancel_watch(signal: Option<&convert::Signal>) -> Option<watch::Receiver<bool>> {
+    let s = signal?;
+    let (tx, rx) = watch::channel(false);
+    s.signal.on_abort(move || {
+        tx.send_replace(true);
+    });
+    Some(rx)
+}
+
+/// Resolves when the signal fires; never, if the signal is gone without firing.
+async fn wait_cancelled(mut rx: watch::Receiver<bool>) {
+    if rx.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}

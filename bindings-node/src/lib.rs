@@ -1,0 +1,30 @@
+//! polyfuse's Node binding (napi-rs v3). It converts values, Promises, async iterators and
+//! callbacks between JS and `polyfuse-core`, and holds no logic of its own.
+//!
+//! Modules mirror the core: [`client`] (the `Client` class), [`stream`] (the async-iterable
+//! `ChatStream`), [`usage`] (the `onUsage` callback), [`error`] (`PolyfuseError`) and [`convert`]
+//! (JS objects ⇄ core types). Futures run on napi's tokio runtime (feature `tokio_rt`), which this
+//! addon owns; the core assumes no runtime of its own.
+#![deny(clippy::all)]
+// `polyfuse_core::Error` is large (168 bytes); boxing it is the core's call (reported).
+#![allow(clippy::result_large_err)]
+
+mod client;
+mod convert;
+mod error;
+mod stream;
+mod usage;
+
+pub use client::Client;
+pub use convert::{Attempt, Response, StreamEvent, TargetHealth, ToolCall, Usage, UsageEvent};
+pub use stream::ChatStream;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+
+/// Runs once per module load, after the classes are registered: defines `PolyfuseError` (a JS
+/// class, so that errors are real `Error`s with a stack) and makes `ChatStream` async-iterable.
+#[napi(module_exports)]
+pub fn init(exports: Object, env: Env) -> Result<()> {
+    error::install(&env, exports)
+}

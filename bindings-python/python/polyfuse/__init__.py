@@ -1,0 +1,116 @@
+"""polyfuse: one LLM client layer written once in Rust.
+
+    import asyncio, polyfuse
+
+    async def main():
+        client = polyfuse.Client()
+        r = await client.complete("mock/echo", "Hello")
+        print(r.text, r.usage.output_tokens)
+
+    asyncio.run(main())
+
+Process lifecycle: an ``atexit`` hook delivers pending usage events and stops the native runtime
+before the interpreter finalizes. After ``os.fork()`` the child gets a fresh runtime; clients must
+be created in the process that uses them (a client created before a fork raises RuntimeError in
+the child: create it in the worker, e.g. in gunicorn's ``post_fork``).
+"""
+
+from __future__ import annotations
+
+import atexit as _atexit
+import os as _os
+
+from . import _polyfuse
+from ._client import AsyncStream, Client, ConfigArg, Messages, SyncClient, SyncStream, UsageCallback
+from ._types import (
+    Attempt,
+    Final,
+    ReasoningDelta,
+    Response,
+    Restart,
+    StreamEvent,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    UsageEvent,
+)
+from .exceptions import (
+    AllAttemptsFailedError,
+    AuthenticationError,
+    BudgetExceededError,
+    CancelledError,
+    ConfigError,
+    ConnectionError,
+    ContentFilteredError,
+    ContextWindowExceededError,
+    InvalidRequestError,
+    InvalidResponseError,
+    OverloadedError,
+    PermissionDeniedError,
+    PolyfuseError,
+    QuotaExceededError,
+    RateLimitError,
+    ServerError,
+    TimeoutError,
+)
+
+__version__: str = _polyfuse.__version__
+
+__all__ = [
+    "Client",
+    "SyncClient",
+    "AsyncStream",
+    "SyncStream",
+    "ConfigArg",
+    "Messages",
+    "UsageCallback",
+    "Response",
+    "Usage",
+    "Attempt",
+    "ToolCall",
+    "UsageEvent",
+    "StreamEvent",
+    "TextDelta",
+    "ReasoningDelta",
+    "ToolCallDelta",
+    "Restart",
+    "Final",
+    "PolyfuseError",
+    "RateLimitError",
+    "OverloadedError",
+    "ServerError",
+    "TimeoutError",
+    "ConnectionError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "QuotaExceededError",
+    "InvalidRequestError",
+    "ContextWindowExceededError",
+    "ContentFilteredError",
+    "BudgetExceededError",
+    "ConfigError",
+    "CancelledError",
+    "InvalidResponseError",
+    "AllAttemptsFailedError",
+]
+
+
+def _shutdown() -> None:
+    """atexit: deliver pending usage events, then stop the native runtime (no Rust thread may
+    touch Python while the interpreter finalizes)."""
+    from ._client import _iter_live
+
+    for client in _iter_live():
+        try:
+            client.close()
+            if client._usage is not None:
+                client._usage.recover()
+        except BaseException:  # noqa: BLE001 - exiting; nothing to report to
+            pass
+    _polyfuse._shutdown()
+
+
+_atexit.register(_shutdown)
+if hasattr(_os, "register_at_fork"):
+    _os.register_at_fork(after_in_child=_polyfuse._after_fork_child)

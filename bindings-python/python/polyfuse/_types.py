@@ -1,0 +1,309 @@
+"""Result types: plain dataclasses built from the dicts the native module returns (the core's serde
+shapes). ``to_dict()`` gives the dict back."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from typing import Any, Dict, List, Literal, Mapping, Optional, Union
+
+from . import _polyfuse as _native
+
+__all__ = [
+    "Usage",
+    "Attempt",
+    "ToolCall",
+    "Response",
+    "UsageEvent",
+    "TextDelta",
+    "ReasoningDelta",
+    "ToolCallDelta",
+    "Restart",
+    "Final",
+    "StreamEvent",
+]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts with one meaning for every provider."""
+
+    input_tokens: int = 0
+    """All input tokens, cached ones included."""
+    output_tokens: int = 0
+    """All output tokens, reasoning included."""
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: Optional[float] = None
+    """Cost in USD, when known."""
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any]) -> "Usage":
+        return cls(
+            d.get("input_tokens", 0),
+            d.get("output_tokens", 0),
+            d.get("cached_input_tokens", 0),
+            d.get("cache_write_tokens", 0),
+            d.get("reasoning_tokens", 0),
+            d.get("cost_usd"),
+        )
+
+    def to_dict(self) -> Dict[str, Any]:
+        d: Dict[str, Any] = {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cached_input_tokens": self.cached_input_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "reasoning_tokens": self.reasoning_tokens,
+        }
+        if self.cost_usd is not None:
+            d["cost_usd"] = self.cost_usd
+        return d
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at one target."""
+
+    model: str
+    provider: str
+    outcome: str
+    """``"ok"``, ``"error"`` or ``"cancelled"``."""
+    latency_ms: float
+    usage: Usage
+    error_kind: Optional[str] = None
+    error_message: Optional[str] = None
+    status: Optional[int] = None
+    ttft_ms: Optional[float] = None
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any]) -> "Attempt":
+        return cls(
+            model=d["model"],
+            provider=d["provider"],
+            outcome=d["outcome"],
+            latency_ms=d["latency_ms"],
+            usage=Usage._from_dict(d.get("usage") or {}),
+            error_kind=d.get("error_kind"),
+            error_message=d.get("error_message"),
+            status=d.get("status"),
+            ttft_ms=d.get("ttft_ms"),
+        )
+
+    def to_dict(self) -> Dict[str, Any]:
+        d: Dict[str, Any] = {
+            "model": self.model,
+            "provider": self.provider,
+            "outcome": self.outcome,
+            "latency_ms": self.latency_ms,
+            "usage": self.usage.to_dict(),
+        }
+        for k in ("error_kind", "error_message", "status", "ttft_ms"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = v
+        return d
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """A tool call made by the assistant. ``arguments`` is the JSON text the model wrote."""
+
+    id: str
+    name: str
+    arguments: str
+    type: str = "function"
+
+    @property
+    def parsed_arguments(self) -> Any:
+        """``arguments`` parsed as JSON: ``{}`` for a call without arguments, ``None`` when the
+        model wrote invalid JSON (the text stays in ``arguments``)."""
+        return _native.parse_tool_arguments(self.arguments)
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any]) -> "ToolCall":
+        fn = d.get("function") or {}
+        return cls(id=d.get("id", ""), name=fn.get("name", ""), arguments=fn.get("arguments", ""), type=d.get("type", "function"))
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"id": self.id, "type": self.type, "function": {"name": self.name, "arguments": self.arguments}}
+
+
+@dataclass(frozen=True)
+class Response:
+    """The result of a successful call."""
+
+    id: str
+    """polyfuse's id for this call (also in usage events)."""
+    text: str
+    message: Dict[str, Any]
+    """The assistant message, OpenAI shape (``role``, ``content``, ``tool_calls``)."""
+    finish_reason: str
+    """``"stop"``, ``"length"``, ``"tool_calls"``, ``"content_filter"`` or the provider's own value."""
+    usage: Usage
+    model: str
+    """``provider/model`` that answered."""
+    provider: str
+    latency_ms: float
+    attempts: List[Attempt]
+    tool_calls: List[ToolCall]
+    provider_model: Optional[str] = None
+    provider_response_id: Optional[str] = None
+    route: Optional[str] = None
+    ttft_ms: Optional[float] = None
+    raw: Any = None
+    """The provider's raw body (non-streaming calls with ``include_raw=True``)."""
+
+    @classmethod
+    def _from_dict(cls, d: Dict[str, Any]) -> "Response":
+        message = d.get("message") or {}
+        return cls(
+            id=d["id"],
+            text=d.get("text", ""),
+            message=message,
+            finish_reason=d.get("finish_reason", ""),
+            usage=Usage._from_dict(d.get("usage") or {}),
+            model=d.get("model", ""),
+            provider=d.get("provider", ""),
+            latency_ms=d.get("latency_ms", 0.0),
+            attempts=[Attempt._from_dict(a) for a in d.get("attempts") or []],
+            tool_calls=[ToolCall._from_dict(t) for t in message.get("tool_calls") or []],
+            provider_model=d.get("provider_model"),
+            provider_response_id=d.get("provider_response_id"),
+            route=d.get("route"),
+            ttft_ms=d.get("ttft_ms"),
+            raw=d.get("raw"),
+        )
+
+    def to_dict(self) -> Dict[str, Any]:
+        """The response as a plain dict (the core's serialized shape)."""
+        d: Dict[str, Any] = {
+            "id": self.id,
+            "text": self.text,
+            "message": copy.deepcopy(self.message),
+            "finish_reason": self.finish_reason,
+            "usage": self.usage.to_dict(),
+            "model": self.model,
+            "provider": self.provider,
+            "latency_ms": self.latency_ms,
+            "attempts": [a.to_dict() for a in self.attempts],
+        }
+        for k in ("provider_response_id", "provider_model", "route", "ttft_ms"):
+            v = getattr(self, k)
+            if v is not None:
+                d[k] = v
+        if self.raw is not None:
+            d["raw"] = copy.deepcopy(self.raw)
+        return d
+
+    def to_openai(self) -> Dict[str, Any]:
+        """The response as an OpenAI ``chat.completion`` dict (computed by the core)."""
+        from . import _polyfuse
+
+        return _polyfuse.response_to_openai(self.to_dict())
+
+
+@dataclass(frozen=True)
+class UsageEvent:
+    """One logical call's accounting, delivered once per call to ``on_usage``."""
+
+    request_id: str
+    model: str
+    provider: str
+    outcome: str
+    """``"ok"``, ``"error"`` or ``"cancelled"``."""
+    streamed: bool
+    usage: Usage
+    latency_ms: float
+    attempts: List[Attempt]
+    tags: Dict[str, Any]
+    parent_id: Optional[str] = None
+    route: Optional[str] = None
+    error_kind: Optional[str] = None
+    ttft_ms: Optional[float] = None
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any]) -> "UsageEvent":
+        return cls(
+            request_id=d["request_id"],
+            model=d["model"],
+            provider=d["provider"],
+            outcome=d["outcome"],
+            streamed=d["streamed"],
+            usage=Usage._from_dict(d.get("usage") or {}),
+            latency_ms=d["latency_ms"],
+            attempts=[Attempt._from_dict(a) for a in d.get("attempts") or []],
+            tags=dict(d.get("tags") or {}),
+            parent_id=d.get("parent_id"),
+            route=d.get("route"),
+            error_kind=d.get("error_kind"),
+            ttft_ms=d.get("ttft_ms"),
+        )
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    """A piece of the answer's text."""
+
+    text: str
+    type: Literal["text_delta"] = "text_delta"
+
+
+@dataclass(frozen=True)
+class ReasoningDelta:
+    """A piece of reasoning text."""
+
+    text: str
+    type: Literal["reasoning_delta"] = "reasoning_delta"
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a tool call; ``id`` and ``name`` come with the first piece of each index."""
+
+    index: int
+    arguments: str
+    id: Optional[str] = None
+    name: Optional[str] = None
+    type: Literal["tool_call_delta"] = "tool_call_delta"
+
+
+@dataclass(frozen=True)
+class Restart:
+    """Another target took over mid-stream: discard what was shown so far."""
+
+    model: str
+    provider: str
+    reason: str
+    type: Literal["restart"] = "restart"
+
+
+@dataclass(frozen=True)
+class Final:
+    """The complete response, with usage: always the last event of a successful stream."""
+
+    response: Response
+    type: Literal["final"] = "final"
+
+
+StreamEvent = Union[TextDelta, ReasoningDelta, ToolCallDelta, Restart, Final]
+
+
+def _event_from_dict(d: Dict[str, Any]) -> StreamEvent:
+    t = d.get("type")
+    if t == "text_delta":
+        return TextDelta(d["text"])
+    if t == "tool_call_delta":
+        return ToolCallDelta(d["index"], d.get("arguments", ""), d.get("id"), d.get("name"))
+    if t == "final":
+        return Final(Response._from_dict(d["response"]))
+    if t == "reasoning_delta":
+        return ReasoningDelta(d["text"])
+    if t == "restart":
+        return Restart(d["model"], d["provider"], d["reason"])
+    raise ValueError(f"polyfuse: unknown stream event type {t!r}")

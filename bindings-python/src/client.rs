@@ -1,0 +1,148 @@
+//! `_Client`: holds a core `Client`. Each method converts its arguments to JSON values, builds a
+//! core `Request` with `Request::from_values` (which validates and names bad arguments), runs the
+//! core future on the binding's runtime and converts the result back.
+use polyfuse_core::{Client, Config, Request};
+use pyo3::prelude::*;
+use pyo3::types::PyString;
+use serde_json::Value;
+
+use crate::error::to_pyerr;
+use crate::stream::PyEventStream;
+use crate::{convert, runtime, usage};
+
+#[pyclass(frozen, name = "_Client", module = "polyfuse._polyfuse")]
+pub struct PyClient {
+    client: Client,
+}
+
+fn request(
+    model: &str,
+    input: &Bound<'_, PyAny>,
+    params: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Request> {
+    let input = convert::to_value(input, "argument `messages`")?;
+    let params = match params {
+        Some(p) => convert::to_value(p, "parameters")?,
+        None => Value::Null,
+    };
+    Request::from_values(model, input, params).map_err(to_pyerr)
+}
+
+fn response_to_py(value: Value) -> PyResult<Py<PyAny>> {
+    Python::attach(|py| Ok(convert::to_py(py, &value)?.unbind()))
+}
+
+async fn complete_value(client: Client, req: Request) -> Result<Value, polyfuse_core::Error> {
+    let response = client.complete(req).await?;
+    serde_json::to_value(&response).map_err(|e| {
+        polyfuse_core::Error::new(
+            polyfuse_core::ErrorKind::InvalidResponse,
+            format!("cannot convert the response: {e}"),
+        )
+    })
+}
+
+#[pymethods]
+impl PyClient {
+    /// `config`: None, a dict, or a path (str) to a .json / .toml file. `on_usage`: a callable
+    /// receiving each usage event as a dict.
+    #[new]
+    #[pyo3(signature = (config=None, on_usage=None))]
+    fn new(
+        py: Python<'_>,
+        config: Option<&Bound<'_, PyAny>>,
+        on_usage: Option<Py<PyAny>>,
+    ) -> PyResult<Self> {
+        let config = match config {
+            None => Config::default(),
+            Some(c) if c.is_none() => Config::default(),
+            Some(c) => match c.cast::<PyString>() {
+                Ok(path) => {
+                    let path = path.to_cow()?.into_owned();
+                    py.detach(|| Config::from_file(&path)).map_err(to_pyerr)?
+                }
+                Err(_) => Config::from_value(convert::to_value(c, "argument `config`")?)
+                    .map_err(to_pyerr)?,
+            },
+        };
+        let callbacks = on_usage.into_iter().map(usage::callback).collect();
+        let client = py
+            .detach(|| Client::new(config, callbacks))
+            .map_err(to_pyerr)?;
+        Ok(PyClient { client })
+    }
+
+    /// The names of the configured providers.
+    fn provider_names(&self) -> Vec<String> {
+        self.client.provider_names()
+    }
+
+    /// One completion; returns the Response as a dict.
+    #[pyo3(signature = (model, messages, params=None))]
+    async fn complete(
+        &self,
+        model: String,
+        messages: Py<PyAny>,
+        params: Option<Py<PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let req = Python::attach(|py| {
+            request(
+                &model,
+                messages.bind(py),
+                params.as_ref().map(|p| p.bind(py)),
+            )
+        })?;
+        let value = runtime::run(complete_value(self.client.clone(), req)).await?;
+        response_to_py(value)
+    }
+
+    /// As `complete`, blocking (GIL released, interruptible with Ctrl-C).
+    #[pyo3(signature = (model, messages, params=None))]
+    fn complete_blocking(
+        &self,
+        py: Python<'_>,
+        model: &str,
+        messages: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Py<PyAny>> {
+        let req = request(model, messages, params)?;
+        let value = runtime::block_on(py, complete_value(self.client.clone(), req))?;
+        response_to_py(value)
+    }
+
+    /// A streamed call. Lazy: nothing is sent until the first `next()`.
+    #[pyo3(signature = (model, messages, params=None))]
+    fn stream(
+        &self,
+        model: &str,
+        messages: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyEventStream> {
+        let req = request(model, messages, params)?;
+        Ok(PyEventStream::new(self.client.stream(req)))
+    }
+
+    /// Blocks (GIL released) until every usage event emitted so far was delivered.
+    fn flush_usage(&self, py: Python<'_>) {
+        let client = self.client.clone();
+        py.detach(move || client.flush_usage());
+    }
+
+    /// As `flush_usage`, awaitable (waits on a blocking thread of the runtime).
+    async fn aflush_usage(&self) -> PyResult<()> {
+        let client = self.client.clone();
+        let task = runtime::spawn(async move {
+            tokio::task::spawn_blocking(move || client.flush_usage()).await
+        })?;
+        match task.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) | Err(e) => Err(crate::error::join_error(e)),
+        }
+    }
+
+    /// Delivers pending usage events and stops the usage thread.
+    fn close(&self, py: Python<'_>) {
+        let client = self.client.clone();
+        py.detach(move || client.close());
+    }
+}

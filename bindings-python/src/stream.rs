@@ -1,0 +1,92 @@
+//! Streams: `_EventStream` holds a core `EventStream` and hands out one event per `next()` (async)
+//! or `next_blocking()` call, as a dict (`{"type": "text_delta", ...}`), `None` at the end.
+//! Dropping it (or `close()`) drops the core stream at once, which closes the HTTP connection and
+//! records the call as cancelled if it had not finished.
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use polyfuse_core::{Error, EventStream};
+use pyo3::prelude::*;
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+use crate::{convert, runtime};
+
+type Shared = Arc<Mutex<Option<EventStream>>>;
+
+#[pyclass(frozen, name = "_EventStream", module = "polyfuse._polyfuse")]
+pub struct PyEventStream {
+    inner: Shared,
+}
+
+impl PyEventStream {
+    pub fn new(stream: EventStream) -> Self {
+        PyEventStream {
+            inner: Arc::new(Mutex::new(Some(stream))),
+        }
+    }
+}
+
+async fn next_event(inner: Shared) -> Result<Option<Value>, Error> {
+    let mut guard = inner.lock().await;
+    let Some(stream) = guard.as_mut() else {
+        return Ok(None);
+    };
+    match stream.next().await {
+        Some(Ok(event)) => serde_json::to_value(&event).map(Some).map_err(|e| {
+            Error::new(
+                polyfuse_core::ErrorKind::InvalidResponse,
+                format!("cannot convert a stream event: {e}"),
+            )
+        }),
+        Some(Err(e)) => {
+            *guard = None;
+            Err(e)
+        }
+        None => {
+            *guard = None;
+            Ok(None)
+        }
+    }
+}
+
+fn to_py_opt(value: Option<Value>) -> PyResult<Option<Py<PyAny>>> {
+    Python::attach(|py| {
+        value
+            .map(|v| convert::to_py(py, &v).map(Bound::unbind))
+            .transpose()
+    })
+}
+
+#[pymethods]
+impl PyEventStream {
+    /// The next event as a dict, or None when the stream is over. Raises the call's error.
+    async fn next(&self) -> PyResult<Option<Py<PyAny>>> {
+        let value = runtime::run(next_event(self.inner.clone())).await?;
+        to_py_opt(value)
+    }
+
+    /// As `next`, blocking (GIL released, interruptible with Ctrl-C).
+    fn next_blocking(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let value = runtime::block_on(py, next_event(self.inner.clone()))?;
+        to_py_opt(value)
+    }
+
+    /// Drops the stream now (closing its connection). Idempotent.
+    fn close(&self) {
+        match self.inner.try_lock() {
+            Ok(mut guard) => {
+                guard.take();
+            }
+            Err(_) => {
+                // A `next` is in flight: drop the stream as soon as it lets go.
+                let inner = self.inner.clone();
+                if let Ok(handle) = runtime::handle() {
+                    handle.spawn(async move {
+                        inner.lock().await.take();
+                    });
+                }
+            }
+        }
+    }
+}

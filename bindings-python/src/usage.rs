@@ -1,0 +1,58 @@
+//! Usage callbacks: wraps a Python callable as a core `UsageCallback`. The core calls it on its
+//! usage thread, once per call; here the event is converted to a dict and handed to the callable
+//! (the Python façade turns it into a `UsageEvent` and runs sync or async user callbacks).
+//! Exceptions go to `sys.unraisablehook`. Nothing is called once the interpreter is exiting.
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use polyfuse_core::{UsageCallback, UsageEvent};
+use pyo3::prelude::*;
+
+use crate::{convert, runtime};
+
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// Callbacks currently running (the shutdown hook waits for them).
+pub fn in_flight() -> usize {
+    IN_FLIGHT.load(Ordering::SeqCst)
+}
+
+pub fn reset_after_fork() {
+    IN_FLIGHT.store(0, Ordering::SeqCst);
+}
+
+struct InFlight;
+
+impl InFlight {
+    fn enter() -> InFlight {
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        InFlight
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Wraps `callback(event_dict)`.
+pub fn callback(callback: Py<PyAny>) -> UsageCallback {
+    Arc::new(move |event: &UsageEvent| {
+        let value = match serde_json::to_value(event) {
+            Ok(v) => v,
+            Err(_) => return,
+        };
+        // Counted before the check so that `_shutdown` (flag, then wait for zero) cannot miss us.
+        let _guard = InFlight::enter();
+        if runtime::is_shut_down() {
+            return;
+        }
+        Python::try_attach(|py| {
+            let result = convert::to_py(py, &value).and_then(|ev| callback.bind(py).call1((ev,)));
+            if let Err(e) = result {
+                e.write_unraisable(py, Some(callback.bind(py)));
+            }
+        });
+    })
+}

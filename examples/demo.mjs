@@ -1,0 +1,57 @@
+// polyfuse demo (Node): a routed completion and a stream on the built-in in-process `mock` provider
+// (no network, no key), or on openai/gpt-4o-mini when OPENAI_API_KEY is set.
+// Run from the repo after `npm install`: node examples/demo.mjs
+import { createRequire } from 'node:module'
+
+const require = createRequire(import.meta.url)
+const { Client, PolyfuseError } = require('..')
+
+const live = Boolean(process.env.OPENAI_API_KEY)
+const model = 'chat' // a route: the first target, then the fallback when it fails
+const storyModel = live ? 'openai/gpt-4o-mini' : 'mock/storyteller'
+
+// The same config document as examples/demo.py (snake_case keys in every language).
+const config = {
+  policy: { max_attempts_per_target: 1 },
+  routes: { chat: { targets: live ? ['openai/gpt-4o-mini', 'mock/echo'] : ['mock/flaky', 'mock/echo'] } },
+  mock: {
+    models: {
+      // mock/flaky fails with a 503 every time, so the route falls back to mock/echo.
+      flaky: { fail: { kind: 'overloaded', status: 503 } },
+      storyteller: { text: 'Once upon a time, a request found its way home.', chunk_delay_ms: 20 },
+    },
+  },
+}
+
+const client = new Client({
+  config,
+  onUsage: (ev) =>
+    console.log(
+      `  [usage] ${ev.model} ${ev.outcome}${ev.streamed ? ' (stream)' : ''}: ` +
+        `${ev.usage.inputTokens} in / ${ev.usage.outputTokens} out, ${ev.latencyMs.toFixed(1)} ms`,
+    ),
+})
+
+try {
+  console.log(`completion on ${model}:`)
+  const r = await client.complete({
+    model,
+    messages: [{ role: 'user', content: 'Hello, polyfuse! Say hi in five words.' }],
+    temperature: 0,
+    maxTokens: 50,
+  })
+  console.log(`  ${r.text}`)
+  console.log(`  ${r.model} answered; finish=${r.finishReason} tokens=${r.usage.inputTokens}+${r.usage.outputTokens}`)
+  console.log(`  attempts: ${r.attempts.map((a) => `${a.model}:${a.outcome}`).join(', ')}`)
+
+  console.log(`\nstream on ${storyModel}:`)
+  process.stdout.write('  ')
+  for await (const ev of client.stream({ model: storyModel, prompt: 'Tell me a very short story about a fox.', maxTokens: 80 })) {
+    if (ev.type === 'text_delta') process.stdout.write(ev.text)
+    else if (ev.type === 'final') console.log(`\n  finish=${ev.response.finishReason} usage=${JSON.stringify(ev.response.usage)}`)
+  }
+} catch (e) {
+  if (e instanceof PolyfuseError) console.error(`polyfuse error (${e.kind}): ${e.message}`)
+  throw e
+}
+await client.flushUsage()
