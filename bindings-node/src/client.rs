@@ -34,13 +34,15 @@ impl Client {
             Some(o) => (o.get::<Unknown>("config")?, o.get::<Unknown>("onUsage")?),
             None => (None, None),
         };
-        let on_usage = convert::on_usage(&env, on_usage).map_err(|e| error::to_js_error(&env, e))?;
+        let on_usage =
+            convert::on_usage(&env, on_usage).map_err(|e| error::to_js_error(&env, e))?;
         let config = convert::config(&env, config).map_err(|e| error::to_js_error(&env, e))?;
         let callbacks = match on_usage {
             Some(f) => vec![usage::callback(f)?],
             None => Vec::new(),
         };
-        let inner = core::Client::new(config, callbacks).map_err(|e| error::to_js_error(&env, e))?;
+        let inner =
+            core::Client::new(config, callbacks).map_err(|e| error::to_js_error(&env, e))?;
         Ok(Client { inner })
     }
 
@@ -53,13 +55,25 @@ impl Client {
     /// Circuit-breaker state of every target called so far (sorted by target).
     #[napi]
     pub fn health(&self) -> Vec<convert::TargetHealth> {
-        self.inner.health().into_iter().map(convert::health_to_js).collect()
+        self.inner
+            .health()
+            .into_iter()
+            .map(convert::health_to_js)
+            .collect()
     }
 
     /// One non-streaming call. Rejects with a `PolyfuseError` (kind `cancelled` when `signal`
     /// aborts it; an already-aborted signal rejects at once without sending anything).
-    #[napi(catch_unwind, ts_args_type = "options: CallOptions", ts_return_type = "Promise<Response>")]
-    pub fn complete<'env>(&self, env: &'env Env, options: Option<Object>) -> Result<PromiseRaw<'env, Response>> {
+    #[napi(
+        catch_unwind,
+        ts_args_type = "options: CallOptions",
+        ts_return_type = "Promise<Response>"
+    )]
+    pub fn complete<'env>(
+        &self,
+        env: &'env Env,
+        options: Option<Object>,
+    ) -> Result<PromiseRaw<'env, Response>> {
         let client = self.inner.clone();
         // The signal stays on the JS thread; the future gets the request and a watch receiver.
         let (request, aborted, cancelled) = match convert::call_args(env, options) {

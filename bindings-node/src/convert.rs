@@ -107,9 +107,18 @@ pub enum StreamEvent {
     /// A piece of reasoning text (models that expose it).
     ReasoningDelta { text: String },
     /// A piece of a tool call; `id` and `name` come with the first piece of each index.
-    ToolCallDelta { index: u32, id: Option<String>, name: Option<String>, arguments: String },
+    ToolCallDelta {
+        index: u32,
+        id: Option<String>,
+        name: Option<String>,
+        arguments: String,
+    },
     /// Another target took over mid-stream.
-    Restart { model: String, provider: String, reason: String },
+    Restart {
+        model: String,
+        provider: String,
+        reason: String,
+    },
     /// The complete response, with usage.
     Final { response: Response },
 }
@@ -233,11 +242,29 @@ pub(crate) fn event_to_js(e: core::StreamEvent) -> StreamEvent {
     match e {
         core::StreamEvent::TextDelta { text } => StreamEvent::TextDelta { text },
         core::StreamEvent::ReasoningDelta { text } => StreamEvent::ReasoningDelta { text },
-        core::StreamEvent::ToolCallDelta { index, id, name, arguments } => {
-            StreamEvent::ToolCallDelta { index, id, name, arguments }
-        }
-        core::StreamEvent::Restart { model, provider, reason } => StreamEvent::Restart { model, provider, reason },
-        core::StreamEvent::Final { response } => StreamEvent::Final { response: response_to_js(*response) },
+        core::StreamEvent::ToolCallDelta {
+            index,
+            id,
+            name,
+            arguments,
+        } => StreamEvent::ToolCallDelta {
+            index,
+            id,
+            name,
+            arguments,
+        },
+        core::StreamEvent::Restart {
+            model,
+            provider,
+            reason,
+        } => StreamEvent::Restart {
+            model,
+            provider,
+            reason,
+        },
+        core::StreamEvent::Final { response } => StreamEvent::Final {
+            response: response_to_js(*response),
+        },
     }
 }
 
@@ -281,9 +308,14 @@ fn invalid(message: String) -> core::Error {
 
 /// Converts `{ model, messages | prompt, signal, ...params }`. Errors are core errors (kind
 /// `invalid_request`) naming the argument that was wrong; `undefined` values count as absent.
-pub(crate) fn call_args(env: &Env, options: Option<Object>) -> std::result::Result<CallArgs, core::Error> {
+pub(crate) fn call_args(
+    env: &Env,
+    options: Option<Object>,
+) -> std::result::Result<CallArgs, core::Error> {
     let options = options.ok_or_else(|| {
-        invalid("expected an options object: { model, messages | prompt, ...parameters }".to_string())
+        invalid(
+            "expected an options object: { model, messages | prompt, ...parameters }".to_string(),
+        )
     })?;
     let keys = Object::keys(&options).map_err(|e| invalid(format!("options: {}", e.reason)))?;
     let mut model: Option<String> = None;
@@ -292,23 +324,39 @@ pub(crate) fn call_args(env: &Env, options: Option<Object>) -> std::result::Resu
     let mut params = Map::new();
     let mut saw_input: Option<&'static str> = None;
     for key in keys {
-        let value: Unknown = options.get_named_property(&key).map_err(|e| invalid(format!("option `{key}`: {}", e.reason)))?;
-        let ty = value.get_type().map_err(|e| invalid(format!("option `{key}`: {}", e.reason)))?;
+        let value: Unknown = options
+            .get_named_property(&key)
+            .map_err(|e| invalid(format!("option `{key}`: {}", e.reason)))?;
+        let ty = value
+            .get_type()
+            .map_err(|e| invalid(format!("option `{key}`: {}", e.reason)))?;
         if ty == ValueType::Undefined {
             continue;
         }
         match key.as_str() {
             "model" => {
                 if ty != ValueType::String {
-                    return Err(invalid(format!("option `model`: expected a string `provider/model`, got {}", type_name(ty))));
+                    return Err(invalid(format!(
+                        "option `model`: expected a string `provider/model`, got {}",
+                        type_name(ty)
+                    )));
                 }
-                model = Some(unsafe { String::from_napi_value(env.raw(), value.raw()) }.map_err(|e| invalid(e.reason))?);
+                model = Some(
+                    unsafe { String::from_napi_value(env.raw(), value.raw()) }
+                        .map_err(|e| invalid(e.reason))?,
+                );
             }
             "messages" | "prompt" => {
                 if let Some(other) = saw_input {
-                    return Err(invalid(format!("options `{other}` and `{key}`: pass one of them, not both")));
+                    return Err(invalid(format!(
+                        "options `{other}` and `{key}`: pass one of them, not both"
+                    )));
                 }
-                saw_input = Some(if key == "messages" { "messages" } else { "prompt" });
+                saw_input = Some(if key == "messages" {
+                    "messages"
+                } else {
+                    "prompt"
+                });
                 input = json(env, value, &key)?;
             }
             "signal" => {
@@ -316,10 +364,17 @@ pub(crate) fn call_args(env: &Env, options: Option<Object>) -> std::result::Resu
                     continue;
                 }
                 let obj: Object = unsafe { Object::from_napi_value(env.raw(), value.raw()) }
-                    .map_err(|_| invalid(format!("option `signal`: expected an AbortSignal, got {}", type_name(ty))))?;
+                    .map_err(|_| {
+                        invalid(format!(
+                            "option `signal`: expected an AbortSignal, got {}",
+                            type_name(ty)
+                        ))
+                    })?;
                 let aborted: Option<bool> = obj.get("aborted").ok().flatten();
                 let Some(aborted) = aborted else {
-                    return Err(invalid("option `signal`: expected an AbortSignal".to_string()));
+                    return Err(invalid(
+                        "option `signal`: expected an AbortSignal".to_string(),
+                    ));
                 };
                 let s = unsafe { AbortSignal::from_napi_value(env.raw(), value.raw()) }
                     .map_err(|e| invalid(format!("option `signal`: {}", e.reason)))?;
@@ -332,12 +387,14 @@ pub(crate) fn call_args(env: &Env, options: Option<Object>) -> std::result::Resu
             }
         }
     }
-    let request = core::Request::from_values(model.as_deref().unwrap_or(""), input, Value::Object(params))?;
+    let request =
+        core::Request::from_values(model.as_deref().unwrap_or(""), input, Value::Object(params))?;
     Ok(CallArgs { request, signal })
 }
 
 fn json(env: &Env, value: Unknown, key: &str) -> std::result::Result<Value, core::Error> {
-    env.from_js_value::<Value, _>(value).map_err(|e| invalid(format!("option `{key}`: {}", e.reason)))
+    env.from_js_value::<Value, _>(value)
+        .map_err(|e| invalid(format!("option `{key}`: {}", e.reason)))
 }
 
 fn type_name(ty: ValueType) -> &'static str {
@@ -357,9 +414,16 @@ fn type_name(ty: ValueType) -> &'static str {
 
 /// The `config` option: `undefined` (defaults and environment), a path to a `.json` / `.toml`
 /// file, or the document as an object (snake_case keys, as in every language).
-pub(crate) fn config(env: &Env, value: Option<Unknown>) -> std::result::Result<core::Config, core::Error> {
-    let Some(value) = value else { return Ok(core::Config::default()) };
-    let ty = value.get_type().map_err(|e| core::Error::config(format!("config: {}", e.reason)))?;
+pub(crate) fn config(
+    env: &Env,
+    value: Option<Unknown>,
+) -> std::result::Result<core::Config, core::Error> {
+    let Some(value) = value else {
+        return Ok(core::Config::default());
+    };
+    let ty = value
+        .get_type()
+        .map_err(|e| core::Error::config(format!("config: {}", e.reason)))?;
     match ty {
         ValueType::Undefined | ValueType::Null => Ok(core::Config::default()),
         ValueType::String => {
@@ -382,12 +446,17 @@ pub(crate) fn on_usage<'a>(
     value: Option<Unknown<'a>>,
 ) -> std::result::Result<Option<Function<'a, UsageEvent, Unknown<'static>>>, core::Error> {
     let Some(value) = value else { return Ok(None) };
-    let ty = value.get_type().map_err(|e| core::Error::config(format!("option `onUsage`: {}", e.reason)))?;
+    let ty = value
+        .get_type()
+        .map_err(|e| core::Error::config(format!("option `onUsage`: {}", e.reason)))?;
     match ty {
         ValueType::Undefined | ValueType::Null => Ok(None),
         ValueType::Function => unsafe { Function::from_napi_value(env.raw(), value.raw()) }
             .map(Some)
             .map_err(|e| core::Error::config(format!("option `onUsage`: {}", e.reason))),
-        other => Err(core::Error::config(format!("option `onUsage`: expected a function, got {}", type_name(other)))),
+        other => Err(core::Error::config(format!(
+            "option `onUsage`: expected a function, got {}",
+            type_name(other)
+        ))),
     }
 }

@@ -28,7 +28,11 @@ pub struct ChatStream {
 }
 
 impl ChatStream {
-    pub(crate) fn new(events: EventStream, model: String, signal: Option<AbortSignal>) -> ChatStream {
+    pub(crate) fn new(
+        events: EventStream,
+        model: String,
+        signal: Option<AbortSignal>,
+    ) -> ChatStream {
         let (tx, _) = watch::channel(RUNNING);
         let control = Arc::new(tx);
         if let Some(signal) = signal {
@@ -43,7 +47,11 @@ impl ChatStream {
                 });
             });
         }
-        ChatStream { events: Arc::new(Mutex::new(Some(events))), control, model }
+        ChatStream {
+            events: Arc::new(Mutex::new(Some(events))),
+            control,
+            model,
+        }
     }
 
     /// A stream whose first `next()` rejects with `error` (bad arguments, already-aborted signal).
@@ -63,14 +71,19 @@ enum Step {
 #[napi]
 impl ChatStream {
     /// The next event; `{ done: true }` after the `final` event. Rejects with a `PolyfuseError`.
-    #[napi(catch_unwind, ts_return_type = "Promise<IteratorResult<StreamEvent, undefined>>")]
+    #[napi(
+        catch_unwind,
+        ts_return_type = "Promise<IteratorResult<StreamEvent, undefined>>"
+    )]
     pub fn next<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Object<'env>>> {
         let events = self.events.clone();
         let mut control = self.control.subscribe();
         let model = self.model.clone();
         let fut = async move {
             let mut guard = events.lock().await;
-            let Some(stream) = guard.as_mut() else { return Ok(Step::Done) };
+            let Some(stream) = guard.as_mut() else {
+                return Ok(Step::Done);
+            };
             let polled = tokio::select! {
                 biased;
                 state = control.wait_for(|s| *s != RUNNING) => match state.map(|s| *s) {
@@ -105,7 +118,11 @@ impl ChatStream {
     }
 
     /// Ends the stream now (what `break` calls): the request is cancelled and its connection closed.
-    #[napi(js_name = "return", catch_unwind, ts_return_type = "Promise<IteratorResult<StreamEvent, undefined>>")]
+    #[napi(
+        js_name = "return",
+        catch_unwind,
+        ts_return_type = "Promise<IteratorResult<StreamEvent, undefined>>"
+    )]
     pub fn close<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Object<'env>>> {
         self.control.send_if_modified(|state| {
             let changed = *state == RUNNING;

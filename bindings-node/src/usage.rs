@@ -15,10 +15,17 @@ type UsageFn = ThreadsafeFunction<UsageEvent, Unknown<'static>, UsageEvent, Stat
 
 /// Wraps `onUsage` for the core.
 pub(crate) fn callback(f: Function<UsageEvent, Unknown<'static>>) -> Result<UsageCallback> {
-    let tsfn: UsageFn = f.build_threadsafe_function().callee_handled::<false>().weak::<true>().build()?;
+    let tsfn: UsageFn = f
+        .build_threadsafe_function()
+        .callee_handled::<false>()
+        .weak::<true>()
+        .build()?;
     Ok(Arc::new(move |event: &polyfuse_core::UsageEvent| {
         // Non-blocking: the queue is unbounded; the status only says the JS side is gone (the
         // environment is shutting down), when dropping the event is all there is to do.
-        let _ = tsfn.call(usage_event_to_js(event), ThreadsafeFunctionCallMode::NonBlocking);
+        let _ = tsfn.call(
+            usage_event_to_js(event),
+            ThreadsafeFunctionCallMode::NonBlocking,
+        );
     }))
 }

@@ -122,6 +122,14 @@ impl PyClient {
         Ok(PyEventStream::new(self.client.stream(req)))
     }
 
+    /// The circuit-breaker state of every target called so far, as dicts (`target`, `state`,
+    /// `consecutive_failures`, `retry_in_ms`), sorted by target.
+    fn health(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let value = serde_json::to_value(self.client.health())
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        Ok(convert::to_py(py, &value)?.unbind())
+    }
+
     /// Blocks (GIL released) until every usage event emitted so far was delivered.
     fn flush_usage(&self, py: Python<'_>) {
         let client = self.client.clone();

@@ -41,12 +41,20 @@ fn build(py: Python<'_>, e: &Error) -> Result<PyErr, PyErr> {
     Ok(PyErr::from_value(exc))
 }
 
-/// The error for a spawned task that did not finish: a panic becomes a RuntimeError (never a
-/// crash), a task cancelled by runtime shutdown a `polyfuse.CancelledError`.
+/// A panic caught in the binding, as a `polyfuse.InternalError` (kind `internal`, also a
+/// RuntimeError): the process never dies of one.
+pub fn panicked(msg: &str) -> PyErr {
+    to_pyerr(Error::new(
+        ErrorKind::Internal,
+        format!("polyfuse internal error (Rust panic): {msg}; please report it"),
+    ))
+}
+
+/// The error for a spawned task that did not finish: a panic becomes a `polyfuse.InternalError`
+/// (never a crash), a task cancelled by runtime shutdown a `polyfuse.CancelledError`.
 pub fn join_error(e: tokio::task::JoinError) -> PyErr {
     if e.is_panic() {
-        let msg = crate::runtime::panic_message(e.into_panic().as_ref());
-        PyRuntimeError::new_err(format!("polyfuse internal error (Rust panic): {msg}"))
+        panicked(&crate::runtime::panic_message(e.into_panic().as_ref()))
     } else {
         to_pyerr(Error::new(
             ErrorKind::Cancelled,

@@ -26,7 +26,10 @@ fn response_to_openai(py: Python<'_>, response: &Bound<'_, PyAny>) -> PyResult<P
 /// empty string, `None` when the model wrote invalid JSON.
 #[pyfunction]
 fn parse_tool_arguments(py: Python<'_>, arguments: String) -> PyResult<Py<PyAny>> {
-    let call = polyfuse_core::FunctionCall { name: String::new(), arguments };
+    let call = polyfuse_core::FunctionCall {
+        name: String::new(),
+        arguments,
+    };
     match call.parsed_arguments() {
         Some(v) => Ok(convert::to_py(py, &v)?.unbind()),
         None => Ok(py.None()),

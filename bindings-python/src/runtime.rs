@@ -124,11 +124,7 @@ where
         }) {
             Ok(Ok(Ok(v))) => return Ok(v),
             Ok(Ok(Err(e))) => return Err(to_pyerr(e)),
-            Ok(Err(panic)) => {
-                return Err(PyRuntimeError::new_err(format!(
-                    "polyfuse internal error (Rust panic): {panic}"
-                )))
-            }
+            Ok(Err(panic)) => return Err(crate::error::panicked(&panic)),
             Err(RecvTimeoutError::Timeout) => py.check_signals()?, // on error `_task` drops and aborts
             Err(RecvTimeoutError::Disconnected) => {
                 // The task was dropped without a result: the runtime is shutting down.

@@ -109,6 +109,7 @@ def test_every_kind_has_a_class() -> None:
         "cancelled": polyfuse.CancelledError,
         "invalid_response": polyfuse.InvalidResponseError,
         "all_attempts_failed": polyfuse.AllAttemptsFailedError,
+        "internal": polyfuse.InternalError,
     }
     from polyfuse.exceptions import _BY_KIND, _from_native
 
@@ -117,3 +118,11 @@ def test_every_kind_has_a_class() -> None:
         err = _from_native("msg", kind=kind, message="msg")
         assert type(err) is cls and err.kind == kind and str(err) == "msg"
         assert type(pickle.loads(pickle.dumps(err))) is cls
+
+
+def test_internal_error_is_also_a_runtime_error() -> None:
+    from polyfuse.exceptions import _from_native
+
+    err = _from_native("polyfuse internal error (Rust panic): boom", kind="internal", message="boom")
+    assert isinstance(err, polyfuse.InternalError) and isinstance(err, RuntimeError)
+    assert isinstance(err, polyfuse.PolyfuseError) and err.kind == "internal"

@@ -29,6 +29,7 @@ from ._types import (
     Response,
     Restart,
     StreamEvent,
+    TargetHealth,
     TextDelta,
     ToolCall,
     ToolCallDelta,
@@ -44,6 +45,7 @@ from .exceptions import (
     ConnectionError,
     ContentFilteredError,
     ContextWindowExceededError,
+    InternalError,
     InvalidRequestError,
     InvalidResponseError,
     OverloadedError,
@@ -71,6 +73,7 @@ __all__ = [
     "ToolCall",
     "UsageEvent",
     "StreamEvent",
+    "TargetHealth",
     "TextDelta",
     "ReasoningDelta",
     "ToolCallDelta",
@@ -93,6 +96,7 @@ __all__ = [
     "CancelledError",
     "InvalidResponseError",
     "AllAttemptsFailedError",
+    "InternalError",
 ]
 
 

@@ -28,7 +28,7 @@ from typing import (
 )
 
 from . import _polyfuse
-from ._types import Response, StreamEvent, UsageEvent, _event_from_dict
+from ._types import Response, StreamEvent, TargetHealth, UsageEvent, _event_from_dict
 
 __all__ = ["Client", "SyncClient", "AsyncStream", "SyncStream", "ConfigArg", "Messages", "UsageCallback"]
 
@@ -187,6 +187,11 @@ class _BaseClient:
     def provider_names(self) -> List[str]:
         """The names of the configured providers (``mock`` is always there)."""
         return self._native.provider_names()
+
+    def health(self) -> List[TargetHealth]:
+        """The circuit-breaker state of every target called so far (``closed``, ``open`` or
+        ``half_open``), sorted by target. Empty before the first call (or with the breaker off)."""
+        return [TargetHealth._from_dict(d) for d in self._native.health()]
 
     def flush_usage(self) -> None:
         """Blocks until every usage event of the calls made so far was delivered to the callbacks

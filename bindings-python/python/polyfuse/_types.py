@@ -21,6 +21,7 @@ __all__ = [
     "Restart",
     "Final",
     "StreamEvent",
+    "TargetHealth",
 ]
 
 
@@ -158,6 +159,8 @@ class Response:
     ttft_ms: Optional[float] = None
     raw: Any = None
     """The provider's raw body (non-streaming calls with ``include_raw=True``)."""
+    reasoning: Optional[str] = None
+    """The model's reasoning / thinking text, when the provider exposes it."""
 
     @classmethod
     def _from_dict(cls, d: Dict[str, Any]) -> "Response":
@@ -178,6 +181,7 @@ class Response:
             route=d.get("route"),
             ttft_ms=d.get("ttft_ms"),
             raw=d.get("raw"),
+            reasoning=d.get("reasoning"),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -193,7 +197,7 @@ class Response:
             "latency_ms": self.latency_ms,
             "attempts": [a.to_dict() for a in self.attempts],
         }
-        for k in ("provider_response_id", "provider_model", "route", "ttft_ms"):
+        for k in ("provider_response_id", "provider_model", "route", "ttft_ms", "reasoning"):
             v = getattr(self, k)
             if v is not None:
                 d[k] = v
@@ -289,6 +293,22 @@ class Final:
 
     response: Response
     type: Literal["final"] = "final"
+
+
+@dataclass(frozen=True)
+class TargetHealth:
+    """A target's circuit-breaker state, as ``client.health()`` reports it."""
+
+    target: str
+    """``provider/model`` as configured (options included)."""
+    state: Literal["closed", "open", "half_open"]
+    consecutive_failures: int
+    retry_in_ms: Optional[int] = None
+    """Milliseconds until an open breaker lets a probe through (0 once it may; None when closed)."""
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any]) -> "TargetHealth":
+        return cls(d["target"], d["state"], d["consecutive_failures"], d.get("retry_in_ms"))
 
 
 StreamEvent = Union[TextDelta, ReasoningDelta, ToolCallDelta, Restart, Final]

@@ -31,6 +31,7 @@ __all__ = [
     "CancelledError",
     "InvalidResponseError",
     "AllAttemptsFailedError",
+    "InternalError",
 ]
 
 
@@ -179,6 +180,12 @@ class AllAttemptsFailedError(PolyfuseError):
     kind = "all_attempts_failed"
 
 
+class InternalError(PolyfuseError, builtins.RuntimeError):
+    """A bug in polyfuse (a caught Rust panic): please report it. Also a ``RuntimeError``."""
+
+    kind = "internal"
+
+
 _BY_KIND: Dict[str, Type[PolyfuseError]] = {
     cls.kind: cls
     for cls in (
@@ -198,6 +205,7 @@ _BY_KIND: Dict[str, Type[PolyfuseError]] = {
         CancelledError,
         InvalidResponseError,
         AllAttemptsFailedError,
+        InternalError,
     )
 }
 

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
 use super::openai::{extra_headers, key_header, next_sse, post_json, HttpFailure, Scope, SseStep};
-use super::{Accumulator, CallOptions, Completion, Provider, ProviderEvent, ProviderStream};
+use super::{Accumulator, Completion, HttpWire, ProviderEvent, ProviderStream};
 use crate::config::ProviderConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{kind_for_status, request_id, retry_after, should_retry};
@@ -95,7 +95,12 @@ impl AnthropicProvider {
         )
     }
 
-    async fn send(&self, model: &str, req: &Request, stream: bool) -> Result<reqwest::Response> {
+    async fn send_request(
+        &self,
+        model: &str,
+        req: &Request,
+        stream: bool,
+    ) -> Result<reqwest::Response> {
         let body = serde_json::to_vec(&build_body(model, req, stream)?)
             .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))?;
         match post_json(
@@ -176,46 +181,6 @@ fn classify(by_status: ErrorKind, kind: Option<&str>, message: &str) -> ErrorKin
     }
 }
 
-impl Provider for AnthropicProvider {
-    fn name(&self) -> &str {
-        &self.scope.name
-    }
-
-    fn complete<'a>(
-        &'a self,
-        model: &'a str,
-        req: &'a Request,
-        _opts: &'a CallOptions,
-    ) -> BoxFuture<'a, Result<Completion>> {
-        Box::pin(async move {
-            let resp = self.send(model, req, false).await?;
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| self.scope.tag(crate::http::transport_error(&e), model))?;
-            parse_response(&bytes, req.params.include_raw.unwrap_or(false))
-                .map_err(|e| self.scope.tag(e, model))
-        })
-    }
-
-    fn stream<'a>(
-        &'a self,
-        model: &'a str,
-        req: &'a Request,
-        opts: &'a CallOptions,
-    ) -> BoxFuture<'a, Result<ProviderStream>> {
-        Box::pin(async move {
-            let resp = self.send(model, req, true).await?;
-            Ok(event_stream(
-                self.scope.clone(),
-                resp.bytes_stream(),
-                model.to_string(),
-                opts.stream_idle_timeout,
-            ))
-        })
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Request
 
@@ -291,7 +256,12 @@ fn build_body(model: &str, req: &Request, stream: bool) -> Result<Value> {
         tool_choice,
         thinking: budget.map(|b| json!({"type": "enabled", "budget_tokens": b})),
         metadata: p.user.as_ref().map(|u| json!({"user_id": u})),
-        output_config: p.response_format.as_ref().map(translate_response_format).transpose()?.flatten(),
+        output_config: p
+            .response_format
+            .as_ref()
+            .map(translate_response_format)
+            .transpose()?
+            .flatten(),
         stream,
         extra: p.extra.as_ref(),
     };
@@ -569,6 +539,29 @@ fn stream_error(detail: &ErrorDetail) -> Error {
 
 fn invalid(msg: String) -> Error {
     Error::new(ErrorKind::InvalidResponse, msg)
+}
+
+impl HttpWire for AnthropicProvider {
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn send<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        stream: bool,
+    ) -> BoxFuture<'a, Result<reqwest::Response>> {
+        Box::pin(self.send_request(model, req, stream))
+    }
+
+    fn parse(&self, bytes: &[u8], model: &str, include_raw: bool) -> Result<Completion> {
+        parse_response(bytes, include_raw).map_err(|e| self.scope.tag(e, model))
+    }
+
+    fn events(&self, resp: reqwest::Response, model: String, idle: Duration) -> ProviderStream {
+        event_stream(self.scope.clone(), resp.bytes_stream(), model, idle)
+    }
 }
 
 fn parse_response(bytes: &[u8], include_raw: bool) -> Result<Completion> {

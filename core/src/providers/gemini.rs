@@ -28,7 +28,7 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::openai::{extra_headers, key_header, next_sse, post_json, HttpFailure, Scope, SseStep};
-use super::{Accumulator, CallOptions, Completion, Provider, ProviderEvent, ProviderStream};
+use super::{Accumulator, Completion, HttpWire, ProviderEvent, ProviderStream};
 use crate::config::ProviderConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{kind_for_status, request_id, retry_after, should_retry};
@@ -98,7 +98,12 @@ impl GeminiProvider {
         )
     }
 
-    async fn send(&self, model: &str, req: &Request, stream: bool) -> Result<reqwest::Response> {
+    async fn send_request(
+        &self,
+        model: &str,
+        req: &Request,
+        stream: bool,
+    ) -> Result<reqwest::Response> {
         let url = if stream {
             format!("{}/models/{model}:streamGenerateContent?alt=sse", self.base)
         } else {
@@ -133,46 +138,6 @@ impl GeminiProvider {
             .with_status(f.status)
             .with_request_id(request_id(&f.headers));
         self.scope.tag(err, model)
-    }
-}
-
-impl Provider for GeminiProvider {
-    fn name(&self) -> &str {
-        &self.scope.name
-    }
-
-    fn complete<'a>(
-        &'a self,
-        model: &'a str,
-        req: &'a Request,
-        _opts: &'a CallOptions,
-    ) -> BoxFuture<'a, Result<Completion>> {
-        Box::pin(async move {
-            let resp = self.send(model, req, false).await?;
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| self.scope.tag(crate::http::transport_error(&e), model))?;
-            parse_response(&bytes, req.params.include_raw.unwrap_or(false))
-                .map_err(|e| self.scope.tag(e, model))
-        })
-    }
-
-    fn stream<'a>(
-        &'a self,
-        model: &'a str,
-        req: &'a Request,
-        opts: &'a CallOptions,
-    ) -> BoxFuture<'a, Result<ProviderStream>> {
-        Box::pin(async move {
-            let resp = self.send(model, req, true).await?;
-            Ok(event_stream(
-                self.scope.clone(),
-                resp.bytes_stream(),
-                model.to_string(),
-                opts.stream_idle_timeout,
-            ))
-        })
     }
 }
 
@@ -572,6 +537,29 @@ fn blocked(feedback: &Option<Value>) -> Option<Error> {
         )
         .with_provider_code(Some(reason.to_string())),
     )
+}
+
+impl HttpWire for GeminiProvider {
+    fn scope(&self) -> &Scope {
+        &self.scope
+    }
+
+    fn send<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        stream: bool,
+    ) -> BoxFuture<'a, Result<reqwest::Response>> {
+        Box::pin(self.send_request(model, req, stream))
+    }
+
+    fn parse(&self, bytes: &[u8], model: &str, include_raw: bool) -> Result<Completion> {
+        parse_response(bytes, include_raw).map_err(|e| self.scope.tag(e, model))
+    }
+
+    fn events(&self, resp: reqwest::Response, model: String, idle: Duration) -> ProviderStream {
+        event_stream(self.scope.clone(), resp.bytes_stream(), model, idle)
+    }
 }
 
 fn parse_response(bytes: &[u8], include_raw: bool) -> Result<Completion> {

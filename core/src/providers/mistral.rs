@@ -10,8 +10,9 @@ use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::openai::Scope;
 use super::openai::{classify, HttpFailure, OpenAiProvider};
-use super::{CallOptions, Completion, Provider, ProviderStream};
+use super::{Completion, HttpWire, ProviderStream};
 use crate::config::ProviderConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{kind_for_status, request_id, retry_after, should_retry};
@@ -46,7 +47,12 @@ impl MistralProvider {
         self.inner.replay_sse(model, chunks, idle)
     }
 
-    async fn send(&self, model: &str, req: &Request, stream: bool) -> Result<reqwest::Response> {
+    async fn send_request(
+        &self,
+        model: &str,
+        req: &Request,
+        stream: bool,
+    ) -> Result<reqwest::Response> {
         let body = serde_json::to_vec(&build_body(model, req, stream)?)
             .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))?;
         match self.inner.post(body, model).await? {
@@ -97,41 +103,31 @@ impl MistralProvider {
     }
 }
 
-impl Provider for MistralProvider {
-    fn name(&self) -> &str {
-        &self.inner.scope.name
+impl HttpWire for MistralProvider {
+    fn scope(&self) -> &Scope {
+        &self.inner.scope
     }
 
-    fn complete<'a>(
+    fn send<'a>(
         &'a self,
         model: &'a str,
         req: &'a Request,
-        _opts: &'a CallOptions,
-    ) -> BoxFuture<'a, Result<Completion>> {
-        Box::pin(async move {
-            let resp = self.send(model, req, false).await?;
-            let bytes = resp.bytes().await.map_err(|e| {
-                self.inner
-                    .scope
-                    .tag(crate::http::transport_error(&e), model)
-            })?;
-            self.inner
-                .parse_completion(&bytes, model, req.params.include_raw.unwrap_or(false))
-        })
+        stream: bool,
+    ) -> BoxFuture<'a, Result<reqwest::Response>> {
+        Box::pin(self.send_request(model, req, stream))
     }
 
-    fn stream<'a>(
-        &'a self,
-        model: &'a str,
-        req: &'a Request,
-        opts: &'a CallOptions,
-    ) -> BoxFuture<'a, Result<ProviderStream>> {
-        Box::pin(async move {
-            let resp = self.send(model, req, true).await?;
-            Ok(self
-                .inner
-                .event_stream(resp, model.to_string(), opts.stream_idle_timeout))
-        })
+    fn parse(&self, bytes: &[u8], model: &str, include_raw: bool) -> Result<Completion> {
+        self.inner.parse_completion(bytes, model, include_raw)
+    }
+
+    fn events(
+        &self,
+        resp: reqwest::Response,
+        model: String,
+        idle: std::time::Duration,
+    ) -> ProviderStream {
+        self.inner.event_stream(resp, model, idle)
     }
 }
 

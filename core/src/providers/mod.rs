@@ -79,6 +79,58 @@ pub trait Provider: Send + Sync {
     ) -> BoxFuture<'a, Result<ProviderStream>>;
 }
 
+/// What differs between the HTTP wire formats. [`Provider`] is implemented once for all of them:
+/// send the request (errors already classified), then parse the body or the event stream.
+pub(crate) trait HttpWire: Send + Sync {
+    /// The provider's name and key, for tagging and scrubbing errors.
+    fn scope(&self) -> &openai::Scope;
+    /// Sends one request; a non-2xx answer comes back as a classified error.
+    fn send<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        stream: bool,
+    ) -> BoxFuture<'a, Result<reqwest::Response>>;
+    /// Parses a non-streaming body.
+    fn parse(&self, bytes: &[u8], model: &str, include_raw: bool) -> Result<Completion>;
+    /// Turns a streaming response into provider events.
+    fn events(&self, resp: reqwest::Response, model: String, idle: Duration) -> ProviderStream;
+}
+
+impl<W: HttpWire> Provider for W {
+    fn name(&self) -> &str {
+        &self.scope().name
+    }
+
+    fn complete<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        _opts: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<Completion>> {
+        Box::pin(async move {
+            let resp = self.send(model, req, false).await?;
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| self.scope().tag(crate::http::transport_error(&e), model))?;
+            self.parse(&bytes, model, req.params.include_raw.unwrap_or(false))
+        })
+    }
+
+    fn stream<'a>(
+        &'a self,
+        model: &'a str,
+        req: &'a Request,
+        opts: &'a CallOptions,
+    ) -> BoxFuture<'a, Result<ProviderStream>> {
+        Box::pin(async move {
+            let resp = self.send(model, req, true).await?;
+            Ok(self.events(resp, model.to_string(), opts.stream_idle_timeout))
+        })
+    }
+}
+
 /// Builds every provider the config names, plus the built-ins whose keys are set.
 pub(crate) fn build_providers(
     config: &Config,

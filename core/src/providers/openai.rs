@@ -9,7 +9,7 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Accumulator, CallOptions, Completion, Provider, ProviderEvent, ProviderStream};
+use super::{Accumulator, Completion, HttpWire, ProviderEvent, ProviderStream};
 use crate::config::ProviderConfig;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{kind_for_status, request_id, retry_after, should_retry, transport_error};
@@ -147,7 +147,12 @@ impl OpenAiProvider {
             .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
     }
 
-    async fn send(&self, model: &str, req: &Request, stream: bool) -> Result<reqwest::Response> {
+    async fn send_request(
+        &self,
+        model: &str,
+        req: &Request,
+        stream: bool,
+    ) -> Result<reqwest::Response> {
         let body = self.body(model, req, stream)?;
         match self.post(body, model).await? {
             Ok(resp) => Ok(resp),
@@ -283,37 +288,26 @@ pub(crate) fn classify(
     }
 }
 
-impl Provider for OpenAiProvider {
-    fn name(&self) -> &str {
-        &self.scope.name
+impl HttpWire for OpenAiProvider {
+    fn scope(&self) -> &Scope {
+        &self.scope
     }
 
-    fn complete<'a>(
+    fn send<'a>(
         &'a self,
         model: &'a str,
         req: &'a Request,
-        _opts: &'a CallOptions,
-    ) -> BoxFuture<'a, Result<Completion>> {
-        Box::pin(async move {
-            let resp = self.send(model, req, false).await?;
-            let bytes = resp
-                .bytes()
-                .await
-                .map_err(|e| self.scope.tag(transport_error(&e), model))?;
-            self.parse_completion(&bytes, model, req.params.include_raw.unwrap_or(false))
-        })
+        stream: bool,
+    ) -> BoxFuture<'a, Result<reqwest::Response>> {
+        Box::pin(self.send_request(model, req, stream))
     }
 
-    fn stream<'a>(
-        &'a self,
-        model: &'a str,
-        req: &'a Request,
-        opts: &'a CallOptions,
-    ) -> BoxFuture<'a, Result<ProviderStream>> {
-        Box::pin(async move {
-            let resp = self.send(model, req, true).await?;
-            Ok(self.event_stream(resp, model.to_string(), opts.stream_idle_timeout))
-        })
+    fn parse(&self, bytes: &[u8], model: &str, include_raw: bool) -> Result<Completion> {
+        self.parse_completion(bytes, model, include_raw)
+    }
+
+    fn events(&self, resp: reqwest::Response, model: String, idle: Duration) -> ProviderStream {
+        self.event_stream(resp, model, idle)
     }
 }
 
