@@ -262,32 +262,39 @@ impl Client {
         limit: Duration,
         call: &mut CallRecord,
     ) -> Result<Completion> {
-        let started = Instant::now();
-        let _in_flight = self.inner.balancer.start(&target.model);
-        let result =
-            match tokio::time::timeout(limit, target.provider.complete(&target.name, req, opts))
-                .await
-            {
-                Ok(r) => r,
-                Err(_) => Err(deadline_error(limit, target, "the attempt")),
-            };
-        match &result {
-            Ok(c) => {
-                self.inner
-                    .balancer
-                    .observe(&target.model, started.elapsed());
-                call.attempt(target, Outcome::Ok, None, started, None, c.usage.clone());
-            }
-            Err(e) => call.attempt(
-                target,
-                Outcome::Error,
-                Some(e),
-                started,
-                None,
-                Usage::default(),
-            ),
-        }
+        let (result, started) = self.exchange(target, req, opts, limit).await;
+        record(call, target, &result, started);
         result
+    }
+
+    /// One exchange with one target within `limit`, streamed under the hood when the policy says
+    /// so (see `Policy::complete_via_stream`). Returns the result and when the exchange started.
+    async fn exchange(
+        &self,
+        t: &Target,
+        req: &Request,
+        opts: &CallOptions,
+        limit: Duration,
+    ) -> (Result<Completion>, Instant) {
+        let started = Instant::now();
+        let _in_flight = self.inner.balancer.start(&t.model);
+        let policy = &self.inner.policy;
+        let work = async {
+            if policy.complete_via_stream && !req.params.include_raw.unwrap_or(false) {
+                let ttft = Duration::from_millis(policy.first_token_timeout_ms).min(limit);
+                drain(t, req, opts, ttft).await
+            } else {
+                t.provider.complete(&t.name, req, opts).await
+            }
+        };
+        let result = match tokio::time::timeout(limit, work).await {
+            Ok(r) => r,
+            Err(_) => Err(deadline_error(limit, t, "the attempt")),
+        };
+        if result.is_ok() {
+            self.inner.balancer.observe(&t.model, started.elapsed());
+        }
+        (result, started)
     }
 
     /// A hedged attempt: `primary` first, and `backup` too when the primary has not answered
@@ -306,23 +313,7 @@ impl Client {
         call: &mut CallRecord,
     ) -> (&'t Target, Result<Completion>) {
         let started = Instant::now();
-        let run_one = |t: &'t Target| {
-            let balancer = self.inner.balancer.clone();
-            async move {
-                let started = Instant::now();
-                let _in_flight = balancer.start(&t.model);
-                let r = match tokio::time::timeout(limit, t.provider.complete(&t.name, req, opts))
-                    .await
-                {
-                    Ok(r) => r,
-                    Err(_) => Err(deadline_error(limit, t, "the attempt")),
-                };
-                if r.is_ok() {
-                    balancer.observe(&t.model, started.elapsed());
-                }
-                (r, started)
-            }
-        };
+        let run_one = |t: &'t Target| self.exchange(t, req, opts, limit);
         let mut a = Box::pin(run_one(primary));
         tokio::select! {
             (r, st) = &mut a => {
@@ -540,6 +531,47 @@ impl Client {
             a.await
         };
         (loser, r2)
+    }
+}
+
+/// Reads a provider stream to its end, as one Completion. The first event must come within `ttft`.
+async fn drain(
+    t: &Target,
+    req: &Request,
+    opts: &CallOptions,
+    ttft: Duration,
+) -> Result<Completion> {
+    let by = tokio::time::Instant::now() + ttft;
+    let silent = || deadline_error(ttft, t, "the first token");
+    let mut events = match tokio::time::timeout_at(by, t.provider.stream(&t.name, req, opts)).await
+    {
+        Ok(opened) => opened?,
+        Err(_) => return Err(silent()),
+    };
+    let mut first = true;
+    loop {
+        let next = if first {
+            first = false;
+            match tokio::time::timeout_at(by, events.next()).await {
+                Ok(n) => n,
+                Err(_) => return Err(silent()),
+            }
+        } else {
+            events.next().await
+        };
+        match next {
+            Some(Ok(ProviderEvent::Done(completion))) => return Ok(*completion),
+            Some(Ok(_)) => {}
+            Some(Err(e)) => return Err(e),
+            None => {
+                return Err(Error::new(
+                    ErrorKind::Connection,
+                    "the provider stream ended before the response was complete",
+                )
+                .with_provider(t.provider.name())
+                .with_model(&t.model))
+            }
+        }
     }
 }
 

@@ -109,6 +109,11 @@ pub struct Policy {
     pub fallback_on: Vec<ErrorKind>,
     /// Retry a target that timed out without a first token (a silent provider). Off by default.
     pub retry_silent: bool,
+    /// Carry out `complete` calls as streams under the hood, so that a silent provider or a
+    /// stalled answer is detected by the first-token and idle deadlines instead of waiting for
+    /// the whole attempt timeout. The caller still gets one Response. Calls with `include_raw`
+    /// are never streamed (the raw body is the non-streaming one).
+    pub complete_via_stream: bool,
     pub breaker: BreakerPolicy,
 }
 
@@ -146,6 +151,7 @@ impl Default for Policy {
                 Permission,
             ],
             retry_silent: false,
+            complete_via_stream: true,
             breaker: BreakerPolicy::default(),
         }
     }

@@ -688,7 +688,7 @@ fn client_for(case: &Case, base: &str) -> Client {
     let config = Config::from_value(json!({
         "env_providers": false,
         "providers": {case.provider: {"format": format_name(case.format), "base_url": format!("{base}{}", base_path(case.format)), "api_key": KEY}},
-        "policy": {"max_attempts_per_target": 1, "breaker": {"enabled": false}},
+        "policy": {"max_attempts_per_target": 1, "breaker": {"enabled": false}, "complete_via_stream": false},
     }))
     .unwrap();
     Client::new(config, Vec::new()).unwrap()

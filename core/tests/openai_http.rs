@@ -125,7 +125,33 @@ async fn complete_returns_text_usage_and_one_attempt() {
     let sent = h.requests().await;
     let body = &sent.as_array().unwrap().last().unwrap()["body"];
     assert_eq!(body["messages"][0]["content"], "Say hello");
-    assert!(body.get("stream").is_none());
+    // By default `complete` streams under the hood, so first-token and idle deadlines apply.
+    assert_eq!(body["stream"], true);
+}
+
+#[tokio::test]
+async fn complete_without_streaming_when_configured_or_raw_is_asked() {
+    let h = harness_with(
+        json!({"max_attempts_per_target": 1, "complete_via_stream": false}),
+        "sk-test-123",
+    )
+    .await;
+    let r = h
+        .client
+        .complete(req("gpt-4o-mini;text=plain%20body"))
+        .await
+        .unwrap();
+    assert_eq!(r.text, "plain body");
+    assert_eq!(r.usage.output_tokens, 2);
+    let sent = h.requests().await;
+    assert!(sent.as_array().unwrap().last().unwrap()["body"]
+        .get("stream")
+        .is_none());
+    let h = harness().await;
+    let mut raw_req = req("gpt-4o-mini;text=raw");
+    raw_req.params.include_raw = Some(true);
+    let r = h.client.complete(raw_req).await.unwrap();
+    assert_eq!(r.raw.unwrap()["object"], "chat.completion");
 }
 
 #[tokio::test]

@@ -430,3 +430,30 @@ async fn hedged_stream_takes_the_first_to_deliver_a_token() {
     }
     assert!(disconnects >= 1, "the slow primary's connection was closed");
 }
+
+#[tokio::test]
+async fn complete_detects_a_silent_or_stalled_provider_by_first_token_and_idle_deadlines() {
+    let routes = json!({
+        "silent": {"targets": ["p/a;hang=1", "p/b;text=fallback"]},
+        "slow_first": {"targets": ["p/a;ttft_ms=20000;words=3", "p/b;text=fallback"]},
+        "stalled": {"targets": ["p/a;words=30;stall_after=5", "p/b;text=fallback"]},
+    });
+    // The attempt timeout is long: only the first-token and idle deadlines can explain a fast failover.
+    let policy = json!({"first_token_timeout_ms": 600, "stream_idle_timeout_ms": 600, "attempt_timeout_ms": 60000});
+    let (_s, c) = setup(policy, routes).await;
+    for route in ["silent", "slow_first", "stalled"] {
+        let t = Instant::now();
+        let r = c.complete(req(route)).await.unwrap();
+        let took = t.elapsed();
+        assert_eq!(r.text, "fallback", "{route}");
+        assert!(
+            took >= Duration::from_millis(550) && took < Duration::from_secs(4),
+            "{route}: {took:?}"
+        );
+        assert_eq!(
+            r.attempts[0].error_kind,
+            Some(ErrorKind::Timeout),
+            "{route}"
+        );
+    }
+}
