@@ -11,9 +11,10 @@ use serde_json::Map;
 
 use crate::balance::{Balancer, Candidate};
 use crate::breaker::{Breakers, TargetHealth};
-use crate::config::{Config, Policy, RouteConfig, BUILTIN_NATIVE, BUILTIN_OPENAI};
+use crate::config::{Config, Midstream, Policy, RouteConfig, BUILTIN_NATIVE, BUILTIN_OPENAI};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::build_http_client;
+use crate::message::{Content, Message, Role};
 use crate::providers::{
     build_providers, CallOptions, Completion, Provider, ProviderEvent, ProviderStream,
 };
@@ -374,10 +375,28 @@ impl Client {
             let ttft_limit = Duration::from_millis(policy.first_token_timeout_ms);
             let attempt_limit = Duration::from_millis(policy.attempt_timeout_ms);
             let mut run = RouteRun::new(&plan, policy, &client.inner.breakers, client.total_budget(&req));
-            // The consumer saw output from an attempt that then failed: the next output needs a Restart first.
-            let mut restart_reason: Option<String> = None;
+            // What the consumer was shown since the last restart. When an attempt fails after
+            // output, the next one either continues it by prefill or restarts (a Restart event
+            // comes before its first output).
+            let mut shown = String::new();
+            let mut shown_tools = false;
+            let mut last_failure = String::new();
+            let mut prefill_rejected = false;
             let mut first = true;
             while let Some(target) = run.next_target().await {
+                let prefill = (policy.midstream == Midstream::Continue
+                    && !prefill_rejected
+                    && !shown_tools
+                    && !shown.trim().is_empty()
+                    && target.provider.supports_prefill())
+                    .then(|| shown.trim_end().to_string());
+                let mut restart_pending = (!shown.is_empty() || shown_tools) && prefill.is_none();
+                let continued_req = prefill.as_ref().map(|p| {
+                    let mut r = req.clone();
+                    r.messages.push(Message::new(Role::Assistant, p.clone()));
+                    r
+                });
+                let attempt_req = continued_req.as_ref().unwrap_or(&req);
                 let started = Instant::now();
                 let first_token_by = tokio::time::Instant::now() + run.remaining().min(ttft_limit);
                 let attempt_by = tokio::time::Instant::now() + run.remaining().min(attempt_limit);
@@ -389,7 +408,7 @@ impl Client {
                 // Open the stream; a hedged first attempt races a backup for the first event.
                 let (target, opened) = match hedge {
                     None => {
-                        let opened = match tokio::time::timeout_at(first_token_by, target.provider.stream(&target.name, &req, &opts)).await {
+                        let opened = match tokio::time::timeout_at(first_token_by, target.provider.stream(&target.name, attempt_req, &opts)).await {
                             Ok(Ok(s)) => Ok((s, None)),
                             Ok(Err(e)) => Err(e),
                             Err(_) => Err(deadline_error(ttft_limit.min(run.remaining()), target, "the first token")),
@@ -416,10 +435,18 @@ impl Client {
                             },
                         };
                         let event = match next {
-                            Some(Ok(ProviderEvent::Done(completion))) => {
+                            Some(Ok(ProviderEvent::Done(mut completion))) => {
                                 run.succeeded(target);
                                 call.ttft = ttft;
                                 call.attempt(target, Outcome::Ok, None, started, ttft, completion.usage.clone());
+                                if let Some(p) = &prefill {
+                                    // The answer continues the prefill: the response holds both.
+                                    let rest = completion.message.text();
+                                    completion.message.content = Some(Content::Text(format!("{p}{rest}")));
+                                }
+                                if restart_pending {
+                                    yield Ok(restart_event(target, &last_failure));
+                                }
                                 let response = call.succeed(*completion, &req, target);
                                 yield Ok(StreamEvent::Final { response: Box::new(response) });
                                 return;
@@ -438,12 +465,16 @@ impl Client {
                             client.inner.balancer.observe(&target.model, started.elapsed());
                             if call.ttft.is_none() { call.ttft = ttft; }
                         }
-                        if let Some(reason) = restart_reason.take() {
-                            yield Ok(StreamEvent::Restart {
-                                model: target.model.clone(),
-                                provider: target.provider.name().to_string(),
-                                reason,
-                            });
+                        if restart_pending {
+                            restart_pending = false;
+                            shown.clear();
+                            shown_tools = false;
+                            yield Ok(restart_event(target, &last_failure));
+                        }
+                        match &event {
+                            StreamEvent::TextDelta { text } => shown.push_str(text),
+                            StreamEvent::ToolCallDelta { .. } => shown_tools = true,
+                            _ => {}
                         }
                         yield Ok(event);
                     }
@@ -451,7 +482,14 @@ impl Client {
                 drop(in_flight);
                 call.attempt(target, Outcome::Error, Some(&failure), started, ttft, Usage::default());
                 if ttft.is_some() {
-                    restart_reason = Some(format!("{} failed mid-stream: {}", target.model, failure.message));
+                    last_failure = format!("{} failed mid-stream: {}", target.model, failure.message);
+                }
+                if prefill.is_some() && ttft.is_none() && failure.kind == ErrorKind::InvalidRequest {
+                    // The target rejected the continuation: restart elsewhere, and never let this
+                    // rejection stand for the original failure.
+                    prefill_rejected = true;
+                    run.skip(failure);
+                    continue;
                 }
                 run.failed(target, failure, ttft.is_none()).await;
             }
@@ -572,6 +610,14 @@ async fn drain(
                 .with_model(&t.model))
             }
         }
+    }
+}
+
+fn restart_event(target: &Target, reason: &str) -> StreamEvent {
+    StreamEvent::Restart {
+        model: target.model.clone(),
+        provider: target.provider.name().to_string(),
+        reason: reason.to_string(),
     }
 }
 

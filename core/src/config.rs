@@ -114,6 +114,10 @@ pub struct Policy {
     /// the whole attempt timeout. The caller still gets one Response. Calls with `include_raw`
     /// are never streamed (the raw body is the non-streaming one).
     pub complete_via_stream: bool,
+    /// What a stream does when a target fails after output was shown: `restart` on the next
+    /// attempt (a `restart` event tells the consumer to discard what it showed), or `continue`
+    /// there by assistant prefill where the target supports it (Anthropic), restarting elsewhere.
+    pub midstream: Midstream,
     pub breaker: BreakerPolicy,
 }
 
@@ -152,9 +156,19 @@ impl Default for Policy {
             ],
             retry_silent: false,
             complete_via_stream: true,
+            midstream: Midstream::Restart,
             breaker: BreakerPolicy::default(),
         }
     }
+}
+
+/// Mid-stream failover mode, see [`Policy::midstream`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Midstream {
+    #[default]
+    Restart,
+    Continue,
 }
 
 /// Circuit breaker per target.

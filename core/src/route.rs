@@ -167,6 +167,14 @@ impl<'a> RouteRun<'a> {
         }
     }
 
+    /// Records a failure that says nothing about the call itself (a target that rejected a
+    /// continuation by prefill) and moves on to the next target.
+    pub(crate) fn skip(&mut self, error: Error) {
+        self.errors.push(error);
+        self.index += 1;
+        self.attempt = 0;
+    }
+
     /// The error to surface: the most meaningful one (the earliest among equals), with a note of
     /// how many attempts were made; a budget error when time ran out first.
     pub(crate) fn into_error(mut self) -> Error {

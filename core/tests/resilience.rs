@@ -457,3 +457,61 @@ async fn complete_detects_a_silent_or_stalled_provider_by_first_token_and_idle_d
         );
     }
 }
+
+#[tokio::test]
+async fn midstream_continue_uses_prefill_where_supported_and_restarts_elsewhere() {
+    let server = polyfuse_mock_server::start().await.expect("mock server");
+    let config = Config::from_value(json!({
+        "env_providers": false,
+        "providers": {
+            "p": {"format": "openai", "base_url": server.base_url(), "api_key": "sk-test"},
+            "anth": {"format": "anthropic", "base_url": server.base_url(), "api_key": "k-test"},
+        },
+        "policy": {"midstream": "continue", "max_attempts_per_target": 1, "stream_idle_timeout_ms": 500},
+        "routes": {
+            "cont": {"targets": ["anth/a;words=60;cut_after=40", "anth/b;text=%20and%20the%20end."]},
+            "rejects": {"targets": ["anth/a;words=60;cut_after=40", "anth/b;status=400", "p/c;words=5"]},
+            "openai_only": {"targets": ["p/a;words=60;cut_after=40", "p/b;words=6"]},
+        },
+    }))
+    .unwrap();
+    let c = Client::new(config, vec![]).unwrap();
+
+    // Continued by prefill: no restart, the final text is what was shown, prefix and continuation.
+    let (events, err) = stream_all(&c, "cont").await;
+    assert!(err.is_none(), "{err:?}");
+    assert!(!events
+        .iter()
+        .any(|e| matches!(e, StreamEvent::Restart { .. })));
+    let (text, shown, _) = final_and_after_last_restart(&events);
+    assert_eq!(text, shown);
+    assert!(text.ends_with(" and the end."), "{text}");
+    assert_eq!(text.split_whitespace().count(), 40 + 3);
+    let log = server.requests();
+    let last = serde_json::to_value(log.last().unwrap()).unwrap();
+    let msgs = last["body"]["messages"].as_array().unwrap();
+    let prefill = msgs.last().unwrap();
+    assert_eq!(prefill["role"], "assistant");
+    let prefix = text.strip_suffix(" and the end.").unwrap();
+    assert_eq!(prefix.split_whitespace().count(), 40);
+    assert!(
+        serde_json::to_string(&prefill["content"])
+            .unwrap()
+            .contains(prefix),
+        "{prefill}"
+    );
+
+    // A target that rejects the continuation is skipped; the next (no prefill) restarts.
+    let (events, err) = stream_all(&c, "rejects").await;
+    assert!(err.is_none(), "{err:?}");
+    let (text, shown, restarts) = final_and_after_last_restart(&events);
+    assert_eq!(restarts, 1);
+    assert_eq!(text, shown);
+    assert_eq!(text.split_whitespace().count(), 5);
+
+    // Targets without prefill support restart as usual.
+    let (events, err) = stream_all(&c, "openai_only").await;
+    assert!(err.is_none(), "{err:?}");
+    let (_, _, restarts) = final_and_after_last_restart(&events);
+    assert_eq!(restarts, 1);
+}

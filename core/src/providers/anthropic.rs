@@ -546,6 +546,11 @@ impl HttpWire for AnthropicProvider {
         &self.scope
     }
 
+    /// A trailing assistant message is continued, not answered.
+    fn supports_prefill(&self) -> bool {
+        true
+    }
+
     fn send<'a>(
         &'a self,
         model: &'a str,

@@ -70,6 +70,11 @@ pub trait Provider: Send + Sync {
         req: &'a Request,
         opts: &'a CallOptions,
     ) -> BoxFuture<'a, Result<Completion>>;
+    /// Whether the provider continues a trailing assistant message (prefill) instead of starting
+    /// a new one: what mid-stream continuation needs.
+    fn supports_prefill(&self) -> bool {
+        false
+    }
     /// Opens a stream; resolves once the provider accepted the request (headers received).
     fn stream<'a>(
         &'a self,
@@ -95,11 +100,19 @@ pub(crate) trait HttpWire: Send + Sync {
     fn parse(&self, bytes: &[u8], model: &str, include_raw: bool) -> Result<Completion>;
     /// Turns a streaming response into provider events.
     fn events(&self, resp: reqwest::Response, model: String, idle: Duration) -> ProviderStream;
+    /// See [`Provider::supports_prefill`].
+    fn supports_prefill(&self) -> bool {
+        false
+    }
 }
 
 impl<W: HttpWire> Provider for W {
     fn name(&self) -> &str {
         &self.scope().name
+    }
+
+    fn supports_prefill(&self) -> bool {
+        HttpWire::supports_prefill(self)
     }
 
     fn complete<'a>(
