@@ -32,7 +32,7 @@ pub(crate) fn decide(
     let may_fall_back = fallback_on.contains(&kind);
     let retryable = policy.retry_on.contains(&kind)
         && attempt < policy.max_attempts_per_target
-        && !(silent && !policy.retry_silent);
+        && (!silent || policy.retry_silent);
     if retryable {
         let wait = match error.retry_after {
             Some(hint) if hint > Duration::from_millis(policy.retry_after_cap_ms) => {

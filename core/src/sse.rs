@@ -93,11 +93,7 @@ impl SseDecoder {
                 self.has_data = true;
             }
             b"event" => self.event = value.into_owned(),
-            b"id" => {
-                if !value.contains('\0') {
-                    self.id = Some(value.into_owned())
-                }
-            }
+            b"id" if !value.contains('\0') => self.id = Some(value.into_owned()),
             _ => {} // retry and unknown fields are ignored
         }
     }

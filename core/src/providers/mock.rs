@@ -249,14 +249,12 @@ impl Provider for MockProvider {
             let stream = async_stream::stream! {
                 let Plan { cfg, pieces, completion, failure } = plan;
                 sleep_ms(cfg.ttft_ms).await;
-                let mut sent = 0usize;
-                for (i, piece) in pieces.into_iter().enumerate() {
-                    if i > 0 { sleep_ms(cfg.chunk_delay_ms).await; }
+                for (sent, piece) in pieces.into_iter().enumerate() {
+                    if sent > 0 { sleep_ms(cfg.chunk_delay_ms).await; }
                     if let Some((e, after)) = &failure {
                         if sent >= *after { yield Err(e.clone()); return; }
                     }
                     yield Ok(ProviderEvent::TextDelta(piece));
-                    sent += 1;
                 }
                 for (i, tc) in completion.message.tool_calls.iter().enumerate() {
                     yield Ok(ProviderEvent::ToolCallDelta {
