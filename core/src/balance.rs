@@ -1,5 +1,7 @@
 //! Load balancing: per-target live statistics (requests in flight, EWMA latency, recent latencies
-//! for p95) and the ordering of a route's targets for one call under its strategy.
+//! for p95) and the ordering of a route's targets for one call under its strategy. Latencies are
+//! kept apart by what they measure: time to first token (streams) and time to the whole answer
+//! (`complete`), so a stream's hedge delay is never derived from whole-answer times.
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -9,11 +11,31 @@ use crate::config::Strategy;
 const EWMA_ALPHA: f64 = 0.3;
 const WINDOW: usize = 64;
 
+/// What a latency sample measures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Measure {
+    /// Time to the first token of a stream.
+    FirstToken,
+    /// Time to the whole answer of a `complete` call.
+    Total,
+}
+
+#[derive(Default)]
+struct Window {
+    ewma_ms: Option<f64>,
+    recent_ms: VecDeque<f64>,
+}
+
 #[derive(Default)]
 struct Stat {
     in_flight: u64,
-    ewma_ms: Option<f64>,
-    recent_ms: VecDeque<f64>,
+    windows: [Window; 2],
+}
+
+impl Stat {
+    fn window(&self, m: Measure) -> &Window {
+        &self.windows[m as usize]
+    }
 }
 
 /// Statistics of every target this client has called.
@@ -58,11 +80,11 @@ impl Balancer {
         }
     }
 
-    /// Records a successful attempt's latency (time to first token for streams).
-    pub(crate) fn observe(&self, target: &str, latency: Duration) {
+    /// Records a successful attempt's latency.
+    pub(crate) fn observe(&self, target: &str, measure: Measure, latency: Duration) {
         let ms = latency.as_secs_f64() * 1000.0;
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-        let s = stats.entry(target.to_string()).or_default();
+        let s = &mut stats.entry(target.to_string()).or_default().windows[measure as usize];
         s.ewma_ms = Some(match s.ewma_ms {
             Some(prev) => prev + EWMA_ALPHA * (ms - prev),
             None => ms,
@@ -74,9 +96,9 @@ impl Balancer {
     }
 
     /// The target's recent 95th-percentile latency, once it has at least 5 samples.
-    pub(crate) fn p95(&self, target: &str) -> Option<Duration> {
+    pub(crate) fn p95(&self, target: &str, measure: Measure) -> Option<Duration> {
         let stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-        let s = stats.get(target)?;
+        let s = stats.get(target)?.window(measure);
         if s.recent_ms.len() < 5 {
             return None;
         }
@@ -87,7 +109,12 @@ impl Balancer {
     }
 
     /// The order in which one call tries the candidates (indexes into `candidates`).
-    pub(crate) fn order(&self, strategy: Strategy, candidates: &[Candidate<'_>]) -> Vec<usize> {
+    pub(crate) fn order(
+        &self,
+        strategy: Strategy,
+        measure: Measure,
+        candidates: &[Candidate<'_>],
+    ) -> Vec<usize> {
         let mut idx: Vec<usize> = (0..candidates.len()).collect();
         match strategy {
             Strategy::Ordered => {}
@@ -130,7 +157,7 @@ impl Balancer {
                 let lat = |i: usize| {
                     stats
                         .get(candidates[i].model)
-                        .and_then(|s| s.ewma_ms)
+                        .and_then(|s| s.window(measure).ewma_ms)
                         .unwrap_or(-1.0)
                 };
                 idx.sort_by(|&a, &b| lat(a).total_cmp(&lat(b)));
@@ -165,11 +192,11 @@ mod tests {
         let b = Balancer::default();
         let c = cands(&["a", "b"], &[3.0, 1.0]);
         let firsts = (0..4000)
-            .filter(|_| b.order(Strategy::Weighted, &c)[0] == 0)
+            .filter(|_| b.order(Strategy::Weighted, Measure::Total, &c)[0] == 0)
             .count();
         assert!((2700..3300).contains(&firsts), "{firsts}");
         let zero = cands(&["a", "b"], &[0.0, 1.0]);
-        assert!((0..200).all(|_| b.order(Strategy::Weighted, &zero)[0] == 1));
+        assert!((0..200).all(|_| b.order(Strategy::Weighted, Measure::Total, &zero)[0] == 1));
     }
 
     #[test]
@@ -177,29 +204,37 @@ mod tests {
         let b = Arc::new(Balancer::default());
         let c = cands(&["a", "b"], &[1.0, 1.0]);
         let _busy = b.start("a");
-        assert_eq!(b.order(Strategy::LeastInFlight, &c), vec![1, 0]);
-        drop(_busy);
-        b.observe("a", Duration::from_millis(100));
         assert_eq!(
-            b.order(Strategy::LowestLatency, &c),
+            b.order(Strategy::LeastInFlight, Measure::Total, &c),
+            vec![1, 0]
+        );
+        drop(_busy);
+        b.observe("a", Measure::Total, Duration::from_millis(100));
+        assert_eq!(
+            b.order(Strategy::LowestLatency, Measure::Total, &c),
             vec![1, 0],
             "untried first"
         );
-        b.observe("b", Duration::from_millis(300));
-        assert_eq!(b.order(Strategy::LowestLatency, &c), vec![0, 1]);
+        b.observe("b", Measure::Total, Duration::from_millis(300));
+        assert_eq!(
+            b.order(Strategy::LowestLatency, Measure::Total, &c),
+            vec![0, 1]
+        );
     }
 
     #[test]
     fn p95_needs_samples() {
         let b = Balancer::default();
         for ms in [10, 20, 30, 40] {
-            b.observe("a", Duration::from_millis(ms));
+            b.observe("a", Measure::Total, Duration::from_millis(ms));
         }
-        assert_eq!(b.p95("a"), None);
+        assert_eq!(b.p95("a", Measure::Total), None);
+        assert_eq!(b.p95("a", Measure::FirstToken), None);
         for ms in 50..=100 {
-            b.observe("a", Duration::from_millis(ms));
+            b.observe("a", Measure::Total, Duration::from_millis(ms));
         }
-        let p = b.p95("a").unwrap().as_millis();
+        let p = b.p95("a", Measure::Total).unwrap().as_millis();
+        assert_eq!(b.p95("a", Measure::FirstToken), None, "kept apart");
         assert!((95..=100).contains(&p), "{p}");
     }
 }

@@ -63,6 +63,15 @@ impl Breakers {
         }
     }
 
+    /// Whether `target` would take a call now, without using up a half-open probe.
+    pub(crate) fn is_closed(&self, target: &str) -> bool {
+        if !self.policy.enabled {
+            return true;
+        }
+        let states = self.states.lock().unwrap_or_else(|p| p.into_inner());
+        states.get(target).is_none_or(|s| s.open_until.is_none())
+    }
+
     /// Time until the first open breaker among `targets` admits a probe.
     pub(crate) fn soonest_probe(&self, targets: &[String]) -> Option<Duration> {
         let states = self.states.lock().unwrap_or_else(|p| p.into_inner());
@@ -143,6 +152,21 @@ mod tests {
         b.record(t, true, None);
         assert!(b.admit(t));
         assert_eq!(b.health()[0].state, "closed");
+    }
+
+    #[test]
+    fn looking_does_not_spend_the_probe() {
+        let b = Breakers::new(BreakerPolicy {
+            enabled: true,
+            failure_threshold: 1,
+            cooldown_ms: 10,
+            wait_when_all_open: true,
+        });
+        b.record("p/m", false, Some(ErrorKind::Server));
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(!b.is_closed("p/m"));
+        assert!(!b.is_closed("p/m"));
+        assert!(b.admit("p/m"), "the probe is still there after looking");
     }
 
     #[test]

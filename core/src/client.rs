@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures_util::StreamExt;
 use serde_json::Map;
 
-use crate::balance::{Balancer, Candidate};
+use crate::balance::{Balancer, Candidate, Measure};
 use crate::breaker::{Breakers, TargetHealth};
 use crate::config::{Config, Midstream, Policy, RouteConfig, BUILTIN_NATIVE, BUILTIN_OPENAI};
 use crate::error::{Error, ErrorKind, Result};
@@ -143,7 +143,7 @@ impl Client {
     }
 
     /// The targets for `model`: a route (`route/<name>` or a bare route name) or one model.
-    fn plan(&self, model: &str) -> Result<Plan> {
+    fn plan(&self, model: &str, measure: Measure) -> Result<Plan> {
         let route_name = model.strip_prefix("route/").unwrap_or(model);
         if let Some(route) = self.inner.routes.get(route_name) {
             let candidates: Vec<Candidate<'_>> = route
@@ -158,13 +158,13 @@ impl Client {
             let targets = self
                 .inner
                 .balancer
-                .order(route.strategy, &candidates)
+                .order(route.strategy, measure, &candidates)
                 .into_iter()
                 .map(|i| self.target(route.targets[i].model(), route.targets[i].context_window()))
                 .collect::<Result<Vec<_>>>()?;
             let hedge_delay = route.hedge.as_ref().map(|h| {
                 let p95 = if h.delay.as_deref() == Some("p95") {
-                    self.inner.balancer.p95(&targets[0].model)
+                    self.inner.balancer.p95(&targets[0].model, measure)
                 } else {
                     None
                 };
@@ -212,7 +212,7 @@ impl Client {
     /// the total budget.
     pub async fn complete(&self, req: Request) -> Result<Response> {
         let mut call = CallRecord::new(&self.inner, &req, false);
-        let plan = match self.plan(&req.model) {
+        let plan = match self.plan(&req.model, Measure::Total) {
             Ok(p) => p,
             Err(e) => return Err(call.fail(e)),
         };
@@ -293,7 +293,9 @@ impl Client {
             Err(_) => Err(deadline_error(limit, t, "the attempt")),
         };
         if result.is_ok() {
-            self.inner.balancer.observe(&t.model, started.elapsed());
+            self.inner
+                .balancer
+                .observe(&t.model, Measure::Total, started.elapsed());
         }
         (result, started)
     }
@@ -365,7 +367,7 @@ impl Client {
         let client = self.clone();
         Box::pin(async_stream::stream! {
             let mut call = CallRecord::new(&client.inner, &req, true);
-            let plan = match client.plan(&req.model) {
+            let plan = match client.plan(&req.model, Measure::FirstToken) {
                 Ok(p) => p,
                 Err(e) => { yield Err(call.fail(e)); return; }
             };
@@ -462,7 +464,7 @@ impl Client {
                         };
                         if ttft.is_none() {
                             ttft = Some(started.elapsed());
-                            client.inner.balancer.observe(&target.model, started.elapsed());
+                            client.inner.balancer.observe(&target.model, Measure::FirstToken, started.elapsed());
                             if call.ttft.is_none() { call.ttft = ttft; }
                         }
                         if restart_pending {

@@ -125,10 +125,11 @@ impl<'a> RouteRun<'a> {
         }
     }
 
-    /// The target a fallback would move on to, if its breaker lets calls through (for hedging).
+    /// The target a fallback would move on to, if its breaker is closed (for hedging: a hedge
+    /// never spends a half-open probe).
     pub(crate) fn peek_fallback(&self) -> Option<&'a Target> {
         let t = self.plan.targets.get(self.index + 1)?;
-        self.breakers.admit(&t.model).then_some(t)
+        self.breakers.is_closed(&t.model).then_some(t)
     }
 
     /// Time left in the whole call.
