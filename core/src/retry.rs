@@ -43,7 +43,8 @@ pub(crate) fn decide(
                     Next::Stop
                 };
             }
-            Some(hint) => hint,
+            // Never hammer: even a provider asking for no wait gets the backoff floor.
+            Some(hint) => hint.max(Duration::from_millis(policy.backoff_initial_ms / 2)),
             None => backoff(policy, attempt),
         };
         return Next::Retry(wait);
@@ -114,6 +115,16 @@ mod tests {
         assert_eq!(
             decide(&p, &fb, &err(ErrorKind::RateLimited, Some(2000)), 2, false),
             Next::Fallback
+        );
+    }
+
+    #[test]
+    fn a_zero_retry_after_still_waits_the_backoff_floor() {
+        let p = Policy::default();
+        let fb = p.fallback_on.clone();
+        assert_eq!(
+            decide(&p, &fb, &err(ErrorKind::RateLimited, Some(0)), 1, false),
+            Next::Retry(Duration::from_millis(250))
         );
     }
 
