@@ -38,6 +38,19 @@ async fn stream_all(
     (out, None)
 }
 
+/// Waits (bounded, ~2 s) until the server has seen `n` client disconnects; returns the count.
+async fn wait_disconnects(server: &polyfuse_mock_server::MockServer, n: u64) -> u64 {
+    let mut seen = 0;
+    for _ in 0..100 {
+        seen = server.stats().client_disconnects;
+        if seen >= n {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    seen
+}
+
 fn by_key(server: &polyfuse_mock_server::MockServer, key: &str) -> u64 {
     let stats = serde_json::to_value(server.stats()).unwrap();
     stats["by_key"][key].as_u64().unwrap_or(0)
@@ -70,7 +83,14 @@ async fn rate_limit_without_header_backs_off_then_falls_back() {
     let routes =
         json!({"chat": {"targets": ["p/primary;status=429", "p/backup;text=from%20backup"]}});
     let (_s, c) = setup(json!({"backoff_initial_ms": 100}), routes).await;
+    let t = Instant::now();
     let r = c.complete(req("chat")).await.unwrap();
+    // Full jitter over [50, 100] ms between the two attempts on the primary.
+    assert!(
+        t.elapsed() >= Duration::from_millis(50),
+        "{:?}",
+        t.elapsed()
+    );
     assert_eq!(r.text, "from backup");
     assert_eq!(
         r.model, "p/backup;text=from%20backup",
@@ -90,8 +110,6 @@ async fn rate_limit_without_header_backs_off_then_falls_back() {
             ("p/backup".to_string(), Outcome::Ok),
         ]
     );
-    let gap = r.attempts[1].latency_ms; // sanity: attempts are recorded with latencies
-    assert!(gap >= 0.0);
 }
 
 #[tokio::test]
@@ -149,7 +167,10 @@ async fn silent_provider_times_out_and_the_fallback_answers() {
     // A silent target is not retried on the same target by default.
     assert_eq!(r.attempts.len(), 2);
     assert_eq!(r.attempts[0].error_kind, Some(ErrorKind::Timeout));
-    let _ = s;
+    assert!(
+        wait_disconnects(&s, 1).await >= 1,
+        "the silent attempt's connection was closed"
+    );
 }
 
 #[tokio::test]
@@ -258,7 +279,7 @@ async fn context_window_and_content_filter_are_tried_once() {
         ]},
         "filtered": {"targets": ["p/a;error=content_filter", "p/b"]},
     });
-    let (s, c) = setup(json!({}), routes).await;
+    let (_s, c) = setup(json!({}), routes).await;
     let r = c.complete(req("ctx")).await.unwrap();
     assert_eq!(r.text, "big");
     assert_eq!(
@@ -273,7 +294,6 @@ async fn context_window_and_content_filter_are_tried_once() {
     let e = c.complete(req("filtered")).await.unwrap_err();
     assert_eq!(e.kind, ErrorKind::ContentFiltered);
     assert_eq!(e.attempts.len(), 1);
-    let _ = s;
 }
 
 #[tokio::test]
@@ -366,16 +386,10 @@ async fn hedge_answers_first_and_the_slow_primary_is_cancelled() {
             ("p/slow".to_string(), Outcome::Cancelled)
         ]
     );
-    // The primary's connection was closed.
-    let mut disconnects = 0;
-    for _ in 0..100 {
-        disconnects = s.stats().client_disconnects;
-        if disconnects >= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(disconnects >= 1);
+    assert!(
+        wait_disconnects(&s, 1).await >= 1,
+        "the slow primary's connection was closed"
+    );
 }
 
 #[tokio::test]
@@ -420,15 +434,10 @@ async fn hedged_stream_takes_the_first_to_deliver_a_token() {
         .attempts
         .iter()
         .any(|a| a.model.starts_with("p/slow") && a.outcome == Outcome::Cancelled));
-    let mut disconnects = 0;
-    for _ in 0..100 {
-        disconnects = s.stats().client_disconnects;
-        if disconnects >= 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert!(disconnects >= 1, "the slow primary's connection was closed");
+    assert!(
+        wait_disconnects(&s, 1).await >= 1,
+        "the slow primary's connection was closed"
+    );
 }
 
 #[tokio::test]

@@ -101,7 +101,7 @@ impl AnthropicProvider {
         req: &Request,
         stream: bool,
     ) -> Result<reqwest::Response> {
-        let body = serde_json::to_vec(&build_body(model, req, stream)?)
+        let body = serde_json::to_vec(&build_request(model, req, stream)?)
             .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))?;
         match post_json(
             &self.http,
@@ -222,7 +222,18 @@ fn thinking_budget(effort: Option<&str>) -> Option<u32> {
     }
 }
 
+/// The request body as JSON (for inspection and tests; sending serializes [`build_request`]'s
+/// typed body straight to bytes).
 fn build_body(model: &str, req: &Request, stream: bool) -> Result<Value> {
+    serde_json::to_value(build_request(model, req, stream)?)
+        .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
+}
+
+fn build_request<'a>(
+    model: &'a str,
+    req: &'a Request,
+    stream: bool,
+) -> Result<MessagesRequest<'a>> {
     let p = &req.params;
     let (system, messages) = translate_messages(&req.messages)?;
     let budget = thinking_budget(p.reasoning_effort.as_deref());
@@ -265,8 +276,7 @@ fn build_body(model: &str, req: &Request, stream: bool) -> Result<Value> {
         stream,
         extra: p.extra.as_ref(),
     };
-    serde_json::to_value(&body)
-        .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
+    Ok(body)
 }
 
 /// OpenAI `response_format` → Messages structured outputs `output_config: {format: {type:

@@ -53,7 +53,7 @@ impl MistralProvider {
         req: &Request,
         stream: bool,
     ) -> Result<reqwest::Response> {
-        let body = serde_json::to_vec(&build_body(model, req, stream)?)
+        let body = serde_json::to_vec(&build_request(model, req, stream)?)
             .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))?;
         match self.inner.post(body, model).await? {
             Ok(resp) => Ok(resp),
@@ -158,7 +158,14 @@ struct MistralRequest<'a> {
     extra: Option<&'a Map<String, Value>>,
 }
 
+/// The request body as JSON (for inspection and tests; sending serializes [`build_request`]'s
+/// typed body straight to bytes).
 fn build_body(model: &str, req: &Request, stream: bool) -> Result<Value> {
+    serde_json::to_value(build_request(model, req, stream)?)
+        .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
+}
+
+fn build_request<'a>(model: &'a str, req: &'a Request, stream: bool) -> Result<MistralRequest<'a>> {
     let p = &req.params;
     let mut messages = serde_json::to_value(&req.messages)
         .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))?;
@@ -182,8 +189,7 @@ fn build_body(model: &str, req: &Request, stream: bool) -> Result<Value> {
         stream,
         extra: p.extra.as_ref(),
     };
-    serde_json::to_value(&body)
-        .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))
+    Ok(body)
 }
 
 /// Whether Mistral accepts `id` as a tool-call id.
