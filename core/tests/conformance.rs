@@ -1,4 +1,4 @@
-//! Conformance against REAL recorded provider traffic (`shared/fixtures/providers`, see each
+//! Conformance against REAL recorded provider traffic (`tests/fixtures/providers`, see each
 //! folder's SOURCES.md): every payload is replayed over real HTTP by a loopback server inside
 //! the test (recorded status, recorded headers from `*_meta.json`, exact body bytes; SSE sent
 //! chunked in uneven pieces) to a polyfuse `Client`, and the normalized result is compared with
@@ -11,7 +11,7 @@
 //! body builder from the equivalent logical `Request` (`recorded_requests_are_reproduced`), and
 //! no file in the fixture folder goes unaccounted for (`every_fixture_file_is_covered`).
 //!
-//! The folder is `$POLYFUSE_FIXTURES`, else `<repo>/../shared/fixtures/providers`; a missing
+//! The folder is `$POLYFUSE_FIXTURES`, else the repository's own copy `tests/fixtures/providers`; a missing
 //! folder FAILS these tests.
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -118,6 +118,7 @@ const NON_PAYLOADS: &[(&str, &str)] = &[
     ("openai/spec_streaming.response.spec_excerpt.txt", "the spec's streaming example is an abbreviated excerpt (contains `....`, no `data:` prefixes): illustrative only, per SOURCES.md"),
     ("FILES.txt", "index of the folder"),
     ("README.md", "documentation"),
+    ("LICENSES.md", "licences of the upstream projects the recordings come from"),
 ];
 
 const CASES: &[Case] = &[
@@ -437,7 +438,7 @@ const CASES: &[Case] = &[
 fn fixtures_dir() -> PathBuf {
     let dir = match std::env::var("POLYFUSE_FIXTURES") {
         Ok(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures/providers"),
+        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/providers"),
     };
     assert!(
         dir.join("FILES.txt").is_file(),

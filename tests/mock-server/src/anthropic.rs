@@ -1,5 +1,5 @@
 //! The Anthropic Messages wire format (`POST /v1/messages`), after the recordings in
-//! shared/fixtures/providers/anthropic/: `x-api-key` auth and a required `anthropic-version`
+//! tests/fixtures/providers/anthropic/: `x-api-key` auth and a required `anthropic-version`
 //! header, `max_tokens` required, `msg_…` bodies with `text` / `tool_use` blocks, named SSE events
 //! (`message_start`, `content_block_*`, `ping`, `message_delta`, `message_stop`, no `[DONE]`),
 //! `{"type":"error","error":{…},"request_id"}` errors (529 overloaded) and `event: error`

@@ -1,6 +1,6 @@
 //! The Google Gemini wire format (Generative Language API v1beta):
 //! `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`, after the
-//! recordings in shared/fixtures/providers/gemini/: `x-goog-api-key` (or `?key=`) auth, options in
+//! recordings in tests/fixtures/providers/gemini/: `x-goog-api-key` (or `?key=`) auth, options in
 //! the model path segment after `;` (URL-decoded), `candidates` / `usageMetadata` bodies, streams
 //! of full `GenerateContentResponse`s framed `data: …\r\n\r\n` with running usage and no end marker
 //! (the last chunk has `finishReason`), and `{"error":{"code","message","status","details"}}`

@@ -1,5 +1,5 @@
 //! The Mistral flavour of the Chat Completions endpoint (`format=mistral`, `x-mock-format:
-//! mistral`, or `--format mistral`), after the recordings in shared/fixtures/providers/mistral/:
+//! mistral`, or `--format mistral`), after the recordings in tests/fixtures/providers/mistral/:
 //! OpenAI-like, but OpenAI-only request fields are a 422 (`extra_forbidden`), streamed usage rides
 //! on the finish chunk (no `stream_options`), a streamed tool call arrives whole in one chunk with
 //! the finish, tool-call ids are 9 alphanumerics, and errors have Mistral's bodies. Request

@@ -1,6 +1,6 @@
 //! The OpenAI Chat Completions wire format (`POST /v1/chat/completions`): auth, request reading,
 //! non-stream bodies, stream chunks, error bodies and response headers, modelled on the real
-//! recordings in shared/fixtures/providers/openai/ (see the README for which one backs what).
+//! recordings in tests/fixtures/providers/openai/ (see the README for which one backs what).
 //!
 //! The same endpoint also speaks two OpenAI-like flavours, chosen per request ([`Flavour`]): the
 //! request handling here is shared, and `mistral.rs` / `openrouter.rs` render their own bodies,

@@ -1,6 +1,6 @@
 //! The OpenRouter flavour of the Chat Completions endpoint (`format=openrouter`,
 //! `x-mock-format: openrouter`, `--format openrouter`, or the path `/api/v1/chat/completions`),
-//! after the recordings in shared/fixtures/providers/openrouter/: `: OPENROUTER PROCESSING`
+//! after the recordings in tests/fixtures/providers/openrouter/: `: OPENROUTER PROCESSING`
 //! comment lines before the first chunk, `provider` and `native_finish_reason` fields, `usage.cost`
 //! (+ `cost_details`, `is_byok`), `gen-…` ids, and `{"error":{"code":<int>,"message",…}}` errors
 //! (402 when out of credits; mid-stream errors as a chunk with a top-level `error`). Request
