@@ -74,6 +74,51 @@ impl ErrorKind {
         }
     }
 
+    /// Every kind, in declaration order (bindings build one error class per kind from this).
+    pub const ALL: [ErrorKind; 17] = [
+        ErrorKind::RateLimited,
+        ErrorKind::Overloaded,
+        ErrorKind::Server,
+        ErrorKind::Timeout,
+        ErrorKind::Connection,
+        ErrorKind::Authentication,
+        ErrorKind::Permission,
+        ErrorKind::Quota,
+        ErrorKind::InvalidRequest,
+        ErrorKind::ContextWindowExceeded,
+        ErrorKind::ContentFiltered,
+        ErrorKind::BudgetExceeded,
+        ErrorKind::Config,
+        ErrorKind::Cancelled,
+        ErrorKind::InvalidResponse,
+        ErrorKind::AllAttemptsFailed,
+        ErrorKind::Internal,
+    ];
+
+    /// The error class name for this kind, the same in Python and JS (`RateLimitError`, ...);
+    /// every class derives from `PolyfuseError`.
+    pub fn class_name(self) -> &'static str {
+        match self {
+            ErrorKind::RateLimited => "RateLimitError",
+            ErrorKind::Overloaded => "OverloadedError",
+            ErrorKind::Server => "ServerError",
+            ErrorKind::Timeout => "TimeoutError",
+            ErrorKind::Connection => "ConnectionError",
+            ErrorKind::Authentication => "AuthenticationError",
+            ErrorKind::Permission => "PermissionDeniedError",
+            ErrorKind::Quota => "QuotaExceededError",
+            ErrorKind::InvalidRequest => "InvalidRequestError",
+            ErrorKind::ContextWindowExceeded => "ContextWindowExceededError",
+            ErrorKind::ContentFiltered => "ContentFilteredError",
+            ErrorKind::BudgetExceeded => "BudgetExceededError",
+            ErrorKind::Config => "ConfigError",
+            ErrorKind::Cancelled => "CancelledError",
+            ErrorKind::InvalidResponse => "InvalidResponseError",
+            ErrorKind::AllAttemptsFailed => "AllAttemptsFailedError",
+            ErrorKind::Internal => "InternalError",
+        }
+    }
+
     /// Whether another attempt at the same target could succeed. Chosen per kind, explicitly.
     pub fn is_retryable(self) -> bool {
         match self {
@@ -212,3 +257,23 @@ impl fmt::Display for Error {
 }
 
 impl std::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_listed_once_with_its_own_class() {
+        let names: std::collections::BTreeSet<_> =
+            ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        let classes: std::collections::BTreeSet<_> =
+            ErrorKind::ALL.iter().map(|k| k.class_name()).collect();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+        assert_eq!(classes.len(), ErrorKind::ALL.len());
+        for k in ErrorKind::ALL {
+            let back: ErrorKind = serde_json::from_value(serde_json::json!(k.as_str())).unwrap();
+            assert_eq!(back, k);
+            assert!(k.class_name().ends_with("Error"));
+        }
+    }
+}
