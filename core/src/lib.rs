@@ -2,29 +2,30 @@
 //!
 //! The bindings (Python, Node) import only the façade re-exported here: [`Client`], the request,
 //! response, stream, usage and error types, and [`Config`].
-mod balance;
-pub mod breaker;
-pub mod client;
+//!
+//! Layout, one concern per module:
+//! - [`types`]: what a call takes and returns (messages, request, response, stream events, errors);
+//! - [`config`]: the configuration document, `${ENV}` expansion, the built-in provider table, and
+//!   resolving the document into providers;
+//! - [`call`]: the [`Client`] and the engine that carries out one logical call (attempts, hedging,
+//!   failover, the call record);
+//! - `routing`: the targets of a call and the walk over them (plan, run, retry, breaker, balance);
+//! - [`providers`]: the provider abstraction, the shared HTTP and SSE plumbing, one file per wire format;
+//! - [`usage`]: normalized token counts, usage events and their delivery to callbacks.
+pub mod call;
 pub mod config;
-pub mod error;
-mod http;
-pub mod message;
 pub mod providers;
 mod redact;
-pub mod request;
-pub mod response;
-mod retry;
-mod route;
-pub mod sse;
-pub mod stream;
+mod routing;
+pub mod types;
 pub mod usage;
 
-pub use breaker::TargetHealth;
-pub use client::Client;
+pub use call::Client;
 pub use config::Config;
-pub use error::{Error, ErrorKind, Result};
-pub use message::{Content, ContentPart, FunctionCall, Message, Role, ToolCall};
-pub use request::{Params, Request};
-pub use response::{Attempt, FinishReason, Outcome, Response};
-pub use stream::{EventStream, StreamEvent};
+pub use routing::breaker::TargetHealth;
+pub use types::error::{Error, ErrorKind, Result};
+pub use types::message::{Content, ContentPart, FunctionCall, Message, Role, ToolCall};
+pub use types::request::{Params, Request};
+pub use types::response::{Attempt, FinishReason, Outcome, Response};
+pub use types::stream::{EventStream, StreamEvent};
 pub use usage::{Usage, UsageCallback, UsageEvent};

@@ -22,15 +22,15 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::openai::{extra_headers, key_header, next_sse, post_json, HttpFailure, Scope, SseStep};
+use super::http::{extra_headers, key_header, next_sse, post_json, HttpFailure, Scope, SseStep};
 use super::{Accumulator, Completion, HttpWire, ProviderEvent, ProviderStream};
 use crate::config::ProviderConfig;
-use crate::error::{Error, ErrorKind, Result};
-use crate::http::{kind_for_status, request_id, retry_after, should_retry};
-use crate::message::{Content, ContentPart, FunctionCall, Message, Role, ToolCall};
-use crate::request::{Request, Stop};
-use crate::response::FinishReason;
-use crate::sse::sse_events;
+use crate::providers::http::{kind_for_status, request_id, retry_after, should_retry};
+use crate::providers::sse::sse_events;
+use crate::types::error::{Error, ErrorKind, Result};
+use crate::types::message::{Content, ContentPart, FunctionCall, Message, Role, ToolCall};
+use crate::types::request::{Request, Stop};
+use crate::types::response::FinishReason;
 use crate::usage::Usage;
 
 /// The `anthropic-version` header every request carries.
@@ -862,7 +862,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sse::SseDecoder;
+    use crate::providers::sse::SseDecoder;
 
     fn run(sse: &str) -> (Vec<ProviderEvent>, Result<Completion>) {
         let mut d = SseDecoder::new();

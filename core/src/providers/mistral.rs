@@ -10,13 +10,13 @@ use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::openai::Scope;
-use super::openai::{classify, HttpFailure, OpenAiProvider};
+use super::http::{HttpFailure, Scope};
+use super::openai::{classify, OpenAiProvider};
 use super::{Completion, HttpWire, ProviderStream};
 use crate::config::ProviderConfig;
-use crate::error::{Error, ErrorKind, Result};
-use crate::http::{kind_for_status, request_id, retry_after, should_retry};
-use crate::request::{Request, Stop};
+use crate::providers::http::{kind_for_status, request_id, retry_after, should_retry};
+use crate::types::error::{Error, ErrorKind, Result};
+use crate::types::request::{Request, Stop};
 
 /// A Mistral endpoint (`{base}/chat/completions`, Bearer key).
 pub struct MistralProvider {

@@ -13,10 +13,10 @@ use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use super::{Accumulator, CallOptions, Completion, Provider, ProviderEvent, ProviderStream};
-use crate::error::{Error, ErrorKind, Result};
-use crate::message::Role;
-use crate::request::Request;
-use crate::response::FinishReason;
+use crate::types::error::{Error, ErrorKind, Result};
+use crate::types::message::Role;
+use crate::types::request::Request;
+use crate::types::response::FinishReason;
 use crate::usage::Usage;
 
 /// Scripted behaviour of one mock model (`mock.models.<name>` in the config).

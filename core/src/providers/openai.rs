@@ -9,15 +9,17 @@ use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::http::{
+    encode, kind_for_status, post_json, request_id, retry_after, should_retry, transport_error,
+    HttpFailure, Scope,
+};
+use super::sse::sse_events;
 use super::{Accumulator, Completion, HttpWire, ProviderEvent, ProviderStream};
 use crate::config::ProviderConfig;
-use crate::error::{Error, ErrorKind, Result};
-use crate::http::{kind_for_status, request_id, retry_after, should_retry, transport_error};
-use crate::message::{Content, Message, Role, ToolCall};
-use crate::redact::redact;
-use crate::request::{Request, Stop};
-use crate::response::FinishReason;
-use crate::sse::sse_events;
+use crate::types::error::{Error, ErrorKind, Result};
+use crate::types::message::{Content, Message, Role, ToolCall};
+use crate::types::request::{Request, Stop};
+use crate::types::response::FinishReason;
 use crate::usage::Usage;
 
 /// An OpenAI-format endpoint.
@@ -221,29 +223,7 @@ impl OpenAiProvider {
     }
 }
 
-/// A non-2xx HTTP answer, read in full.
-pub(crate) struct HttpFailure {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: Vec<u8>,
-}
-
-/// The provider's name and key: what every error it produces is tagged and scrubbed with.
-pub(crate) struct Scope {
-    pub name: String,
-    pub api_key: Option<String>,
-}
-
 impl Scope {
-    /// Scrubs the key out of the message and names the provider and model.
-    pub(crate) fn tag(&self, mut e: Error, model: &str) -> Error {
-        if let Some(k) = &self.api_key {
-            e.message = redact(&e.message, k);
-        }
-        e.with_provider(&self.name)
-            .with_model(format!("{}/{}", self.name, model))
-    }
-
     /// An error the provider reported inside a 200 response (stream chunk or body).
     fn stream_error(&self, detail: ErrorDetail, model: &str) -> Error {
         let code = detail.code_str();
@@ -539,130 +519,6 @@ impl OpenAiProvider {
             }
         })
     }
-}
-
-/// One step of reading a provider's SSE body under the stream-idle deadline (shared by the
-/// Anthropic and Gemini formats).
-pub(crate) enum SseStep {
-    Event(crate::sse::SseEvent),
-    /// The body ended.
-    End,
-    /// Stalled or cut: the error to end the stream with.
-    Failed(Error),
-}
-
-pub(crate) async fn next_sse<S>(
-    events: &mut S,
-    idle: Duration,
-    scope: &Scope,
-    model: &str,
-    chunks: usize,
-) -> SseStep
-where
-    S: futures_util::Stream<Item = std::result::Result<crate::sse::SseEvent, reqwest::Error>>
-        + Unpin,
-{
-    match tokio::time::timeout(idle, events.next()).await {
-        Err(_) => SseStep::Failed(scope.tag(
-            Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "the stream stalled: no data for {:.1}s after {chunks} chunks",
-                    idle.as_secs_f64()
-                ),
-            ),
-            model,
-        )),
-        Ok(Some(Ok(ev))) => SseStep::Event(ev),
-        Ok(Some(Err(e))) => {
-            let mut err = scope.tag(transport_error(&e), model);
-            err.kind = ErrorKind::Connection;
-            err.message = format!("the stream was cut after {chunks} chunks: {}", err.message);
-            SseStep::Failed(err)
-        }
-        Ok(None) => SseStep::End,
-    }
-}
-
-/// Adds the provider's headers (config `headers`) to `headers`, naming the key on error.
-pub(crate) fn extra_headers(
-    name: &str,
-    pc: &ProviderConfig,
-    headers: &mut HeaderMap,
-) -> Result<()> {
-    for (k, v) in &pc.headers {
-        let hn = HeaderName::from_bytes(k.as_bytes()).map_err(|_| {
-            Error::config(format!(
-                "config key `providers.{name}.headers.{k}`: not a valid header name"
-            ))
-        })?;
-        let hv = HeaderValue::from_str(v).map_err(|_| {
-            Error::config(format!(
-                "config key `providers.{name}.headers.{k}`: not a valid header value"
-            ))
-        })?;
-        headers.insert(hn, hv);
-    }
-    Ok(())
-}
-
-/// A header carrying the bare API key, marked sensitive so it is never logged.
-pub(crate) fn key_header(
-    name: &str,
-    header: &'static str,
-    key: &str,
-    headers: &mut HeaderMap,
-) -> Result<()> {
-    let mut hv = HeaderValue::from_str(key).map_err(|_| {
-        Error::config(format!(
-            "config key `providers.{name}.api_key`: contains characters not allowed in a header"
-        ))
-    })?;
-    hv.set_sensitive(true);
-    headers.insert(HeaderName::from_static(header), hv);
-    Ok(())
-}
-
-/// POSTs a JSON body; a non-2xx answer comes back read in full for the caller to classify.
-pub(crate) async fn post_json(
-    http: &reqwest::Client,
-    url: &str,
-    headers: &HeaderMap,
-    body: Vec<u8>,
-    scope: &Scope,
-    model: &str,
-) -> Result<std::result::Result<reqwest::Response, HttpFailure>> {
-    let resp = http
-        .post(url)
-        .headers(headers.clone())
-        .body(body)
-        .send()
-        .await
-        .map_err(|e| scope.tag(transport_error(&e), model))?;
-    let status = resp.status().as_u16();
-    if (200..300).contains(&status) {
-        return Ok(Ok(resp));
-    }
-    let headers = resp.headers().clone();
-    let body = resp.bytes().await.unwrap_or_default().to_vec();
-    Ok(Err(HttpFailure {
-        status,
-        headers,
-        body,
-    }))
-}
-
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 #[derive(Serialize)]

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::config::Policy;
-use crate::error::{Error, ErrorKind};
+use crate::types::error::{Error, ErrorKind};
 
 /// What the call does after a failed attempt.
 #[derive(Clone, Copy, Debug, PartialEq)]

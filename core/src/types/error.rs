@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::response::Attempt;
+use crate::types::response::Attempt;
 
 /// What went wrong, by meaning. Bindings map each kind to one exception class / `kind` string.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

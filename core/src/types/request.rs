@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::{Error, Result};
-use crate::message::Message;
+use crate::types::error::{Error, Result};
+use crate::types::message::Message;
 
 /// Generation parameters. Unknown names are rejected with an error that names them; fields we do
 /// not model go in `extra`, which is merged into the provider's request body as is. The camelCase

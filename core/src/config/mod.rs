@@ -18,8 +18,17 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::{Error, ErrorKind, Result};
 use crate::providers::mock::MockModelConfig;
+use crate::types::error::{Error, ErrorKind, Result};
+
+mod builtin;
+mod env;
+mod resolve;
+
+use builtin::is_builtin;
+pub(crate) use builtin::{BUILTIN_NATIVE, BUILTIN_OPENAI};
+use env::expand_env;
+pub(crate) use resolve::build_providers;
 
 /// A string that never shows itself in `Debug` or `Display`.
 #[derive(Clone, PartialEq, Eq, Deserialize, Serialize)]
@@ -345,7 +354,7 @@ impl Config {
         if !value.is_object() {
             return Err(Error::config(format!(
                 "config: expected an object (dict) at the top level, got {}",
-                crate::request::json_type(&value)
+                crate::types::request::json_type(&value)
             )));
         }
         expand_env(&mut value, &mut Vec::new(), env)?;
@@ -469,119 +478,6 @@ impl Config {
         }
         Ok(())
     }
-}
-
-/// Built-in OpenAI-format providers: (name, base URL, key variable).
-pub(crate) const BUILTIN_OPENAI: &[(&str, &str, &str)] = &[
-    ("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
-    (
-        "openrouter",
-        "https://openrouter.ai/api/v1",
-        "OPENROUTER_API_KEY",
-    ),
-    ("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
-    (
-        "together",
-        "https://api.together.xyz/v1",
-        "TOGETHER_API_KEY",
-    ),
-    (
-        "deepseek",
-        "https://api.deepseek.com/v1",
-        "DEEPSEEK_API_KEY",
-    ),
-    ("xai", "https://api.x.ai/v1", "XAI_API_KEY"),
-    ("ollama", "http://localhost:11434/v1", "OLLAMA_API_KEY"),
-];
-
-/// Built-in providers with their own wire format: (name, format, base URL, key variables in order).
-/// Models are `anthropic/...`, `google/...`, `mistral/...`.
-pub(crate) const BUILTIN_NATIVE: &[(&str, WireFormat, &str, &[&str])] = &[
-    (
-        "anthropic",
-        WireFormat::Anthropic,
-        "https://api.anthropic.com/v1",
-        &["ANTHROPIC_API_KEY"],
-    ),
-    (
-        "google",
-        WireFormat::Gemini,
-        "https://generativelanguage.googleapis.com/v1beta",
-        &["GEMINI_API_KEY", "GOOGLE_API_KEY"],
-    ),
-    (
-        "mistral",
-        WireFormat::Mistral,
-        "https://api.mistral.ai/v1",
-        &["MISTRAL_API_KEY"],
-    ),
-];
-
-fn is_builtin(name: &str) -> bool {
-    BUILTIN_OPENAI.iter().any(|(n, _, _)| *n == name)
-}
-
-/// Expands `${NAME}` / `${NAME:-default}` in every string of the document.
-fn expand_env(
-    v: &mut Value,
-    path: &mut Vec<String>,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> Result<()> {
-    match v {
-        Value::String(s) if s.contains("${") => {
-            *s = expand_str(s, env)
-                .map_err(|msg| Error::config(format!("config key `{}`: {msg}", path.join("."))))?;
-        }
-        Value::Array(items) => {
-            for (i, item) in items.iter_mut().enumerate() {
-                path.push(format!("[{i}]"));
-                expand_env(item, path, env)?;
-                path.pop();
-            }
-        }
-        Value::Object(map) => {
-            for (k, item) in map.iter_mut() {
-                path.push(k.clone());
-                expand_env(item, path, env)?;
-                path.pop();
-            }
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
-fn expand_str(
-    s: &str,
-    env: &dyn Fn(&str) -> Option<String>,
-) -> std::result::Result<String, String> {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after
-            .find('}')
-            .ok_or_else(|| format!("unterminated `${{` in `{s}`"))?;
-        let expr = &after[..end];
-        let (name, default) = match expr.split_once(":-") {
-            Some((n, d)) => (n, Some(d)),
-            None => (expr, None),
-        };
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-            return Err(format!(
-                "`${{{expr}}}` is not a valid environment variable reference"
-            ));
-        }
-        match (env(name), default) {
-            (Some(val), _) => out.push_str(&val),
-            (None, Some(d)) => out.push_str(d),
-            (None, None) => return Err(format!("environment variable `{name}` is not set")),
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Ok(out)
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::BreakerPolicy;
-use crate::error::ErrorKind;
+use crate::types::error::ErrorKind;
 
 /// A target's breaker state, as `Client::health()` reports it.
 #[derive(Clone, Debug, PartialEq, Serialize)]

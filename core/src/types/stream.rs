@@ -5,8 +5,8 @@ use std::pin::Pin;
 use futures_util::Stream;
 use serde::{Deserialize, Serialize};
 
-use crate::error::Error;
-use crate::response::Response;
+use crate::types::error::Error;
+use crate::types::response::Response;
 
 /// One event of a streamed call.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

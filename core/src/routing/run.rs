@@ -1,36 +1,14 @@
-//! Routes: turning the `model` a caller names into the ordered targets of one call, and
-//! [`RouteRun`], the walk over those targets (retries, backoff, fallback, breakers, the total
+//! [`RouteRun`]: the walk over a plan's targets (retries, backoff, fallback, breakers, the total
 //! budget) shared by `complete` and `stream`.
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::breaker::Breakers;
+use super::plan::{Plan, Target};
+use super::retry::{decide, meaning_rank, Next};
 use crate::config::Policy;
-use crate::error::{Error, ErrorKind};
-use crate::providers::Provider;
-use crate::retry::{decide, meaning_rank, Next};
-
-/// One target: a provider and the model name it is asked for.
-#[derive(Clone)]
-pub(crate) struct Target {
-    /// `provider/model`.
-    pub model: String,
-    pub provider: Arc<dyn Provider>,
-    /// The model name after `provider/`.
-    pub name: String,
-    pub context_window: Option<u64>,
-}
-
-/// The targets of one call, in order.
-pub(crate) struct Plan {
-    pub route: Option<String>,
-    pub targets: Vec<Target>,
-    pub fallback_on: Vec<ErrorKind>,
-    /// Hedge the first attempt after this delay (routes with `hedge`).
-    pub hedge_delay: Option<Duration>,
-}
+use crate::routing::breaker::Breakers;
+use crate::types::error::{Error, ErrorKind};
 
 /// The walk over a plan's targets for one call.
 pub(crate) struct RouteRun<'a> {

@@ -3,8 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::error::ErrorKind;
-use crate::message::Message;
+use crate::types::error::ErrorKind;
+use crate::types::message::Message;
 use crate::usage::Usage;
 
 /// Why generation stopped, normalized across providers.
