@@ -51,15 +51,15 @@ pub fn handle() -> PyResult<Handle> {
         ));
     }
     let mut guard = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
-    if guard.is_none() {
-        *guard = Some(build().map_err(|e| {
-            PyRuntimeError::new_err(format!("polyfuse: cannot start the tokio runtime: {e}"))
-        })?);
+    if let Some(rt) = guard.as_ref() {
+        return Ok(rt.handle().clone());
     }
-    Ok(guard
-        .as_ref()
-        .map(|rt| rt.handle().clone())
-        .expect("runtime just created"))
+    let rt = build().map_err(|e| {
+        PyRuntimeError::new_err(format!("polyfuse: cannot start the tokio runtime: {e}"))
+    })?;
+    let handle = rt.handle().clone();
+    *guard = Some(rt);
+    Ok(handle)
 }
 
 /// A JoinHandle that aborts its task when dropped.

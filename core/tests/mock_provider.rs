@@ -1,4 +1,5 @@
 //! The in-process `mock` provider: deterministic answers, scripted chunks, tool calls and failures.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;

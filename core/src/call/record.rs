@@ -1,36 +1,27 @@
-//! The call record: book-keeping of one logical call (its attempts, timings, route) and the one
-//! usage event it emits.
+//! The call record: book-keeping of one logical call (its attempts, timings, route), the one
+//! place where an attempt is recorded ([`CallRecord::settle`]), and the call's usage event,
+//! emitted exactly once: on success, on failure, or (dropped unfinished: the caller cancelled)
+//! as cancelled.
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::Map;
+use tokio::time::Instant;
 
+use super::attempt::Attempt;
 use super::Inner;
 use crate::providers::Completion;
-use crate::routing::plan::Target;
-use crate::types::error::{Error, ErrorKind, Result};
+use crate::types::error::{Error, ErrorKind};
 use crate::types::request::Request;
-use crate::types::response::{Attempt, Outcome, Response};
+use crate::types::response::{self, Outcome, Response};
 use crate::usage::{Usage, UsageEvent};
 
-pub(super) fn record(
-    call: &mut CallRecord,
-    target: &Target,
-    r: &Result<Completion>,
-    started: Instant,
-) {
-    match r {
-        Ok(c) => call.attempt(target, Outcome::Ok, None, started, None, c.usage.clone()),
-        Err(e) => call.attempt(
-            target,
-            Outcome::Error,
-            Some(e),
-            started,
-            None,
-            Usage::default(),
-        ),
-    }
+/// How an attempt ended.
+pub(super) enum End<'a> {
+    Ok,
+    Failed(&'a Error),
+    Cancelled,
 }
 
 pub(super) fn ms(d: Duration) -> f64 {
@@ -48,20 +39,22 @@ fn new_request_id() -> String {
     format!("pf-{nanos:x}-{n:x}")
 }
 
-/// Book-keeping of one logical call. Emits the call's usage event exactly once: on success, on
-/// failure, or (when dropped unfinished, i.e. the caller cancelled) as cancelled.
+/// Book-keeping of one logical call.
 pub(super) struct CallRecord {
-    pub(super) inner: Arc<Inner>,
-    pub(super) request_id: String,
-    pub(super) model: String,
-    pub(super) provider: String,
-    pub(super) route: Option<String>,
-    pub(super) tags: Map<String, serde_json::Value>,
-    pub(super) streamed: bool,
-    pub(super) started: Instant,
-    pub(super) ttft: Option<Duration>,
-    pub(super) attempts: Vec<Attempt>,
-    pub(super) emitted: bool,
+    inner: Arc<Inner>,
+    pub request_id: String,
+    model: String,
+    provider: String,
+    pub route: Option<String>,
+    /// The first target of the plan: attempts elsewhere are fallbacks.
+    pub primary: Option<String>,
+    tags: Map<String, serde_json::Value>,
+    streamed: bool,
+    started: Instant,
+    /// Time to the first output the caller saw.
+    pub ttft: Option<Duration>,
+    attempts: Vec<response::Attempt>,
+    emitted: bool,
 }
 
 impl CallRecord {
@@ -76,6 +69,7 @@ impl CallRecord {
                 .map(|(p, _)| p.to_string())
                 .unwrap_or_default(),
             route: None,
+            primary: None,
             tags: req.params.tags.clone().unwrap_or_default(),
             streamed,
             started: Instant::now(),
@@ -85,26 +79,35 @@ impl CallRecord {
         }
     }
 
-    pub(super) fn attempt(
-        &mut self,
-        target: &Target,
-        outcome: Outcome,
-        error: Option<&Error>,
-        started: Instant,
-        ttft: Option<Duration>,
-        usage: Usage,
-    ) {
+    /// Time since the call started.
+    pub(super) fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Records an attempt that is over (the one place attempts are recorded), consuming it:
+    /// dropping it closes its connection unless it already finished its body.
+    pub(super) fn settle(&mut self, attempt: Attempt, end: End<'_>) {
+        let (outcome, error) = match end {
+            End::Ok => (Outcome::Ok, None),
+            End::Failed(e) => (Outcome::Error, Some(e)),
+            End::Cancelled => (Outcome::Cancelled, None),
+        };
+        let target = &attempt.target;
         self.provider = target.provider.name().to_string();
-        self.attempts.push(Attempt {
+        let fallback = self.primary.as_deref().is_some_and(|p| p != target.model);
+        self.attempts.push(response::Attempt {
             model: target.model.clone(),
             provider: self.provider.clone(),
             outcome,
-            error_kind: error.map(|e| e.kind),
+            error_kind: end_kind(outcome, error),
             error_message: error.map(|e| e.message.clone()),
             status: error.and_then(|e| e.status),
-            latency_ms: ms(started.elapsed()),
-            ttft_ms: ttft.map(ms),
-            usage,
+            latency_ms: ms(attempt.started.elapsed()),
+            ttft_ms: attempt.ttft.map(ms),
+            usage: attempt.usage(),
+            number: attempt.number,
+            hedge: attempt.hedge,
+            fallback,
         });
     }
 
@@ -113,7 +116,7 @@ impl CallRecord {
             return;
         }
         self.emitted = true;
-        let mut usage = Usage::default();
+        let mut usage = Usage::none();
         for a in &self.attempts {
             usage.add(&a.usage);
         }
@@ -134,7 +137,8 @@ impl CallRecord {
         });
     }
 
-    pub(super) fn succeed(&mut self, c: Completion, _req: &Request, target: &Target) -> Response {
+    /// The call succeeded with `c` from `model`: emits the usage event, builds the response.
+    pub(super) fn succeed(&mut self, c: Completion, model: &str) -> Response {
         self.emit(Outcome::Ok, None);
         Response {
             id: self.request_id.clone(),
@@ -143,7 +147,7 @@ impl CallRecord {
             message: c.message,
             finish_reason: c.finish_reason,
             usage: c.usage,
-            model: target.model.clone(),
+            model: model.to_string(),
             provider: self.provider.clone(),
             provider_model: c.provider_model,
             route: self.route.clone(),
@@ -155,6 +159,7 @@ impl CallRecord {
         }
     }
 
+    /// The call failed with `e`: emits the usage event, attaches every attempt to the error.
     pub(super) fn fail(&mut self, mut e: Error) -> Error {
         let outcome = if e.kind == ErrorKind::Cancelled {
             Outcome::Cancelled
@@ -167,6 +172,14 @@ impl CallRecord {
             e.model = Some(self.model.clone());
         }
         e
+    }
+}
+
+fn end_kind(outcome: Outcome, error: Option<&Error>) -> Option<ErrorKind> {
+    match (outcome, error) {
+        (_, Some(e)) => Some(e.kind),
+        (Outcome::Cancelled, None) => Some(ErrorKind::Cancelled),
+        _ => None,
     }
 }
 

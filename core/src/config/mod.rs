@@ -25,8 +25,7 @@ mod builtin;
 mod env;
 mod resolve;
 
-use builtin::is_builtin;
-pub(crate) use builtin::{BUILTIN_NATIVE, BUILTIN_OPENAI};
+pub(crate) use builtin::{builtin, BUILTINS};
 use env::expand_env;
 pub(crate) use resolve::build_providers;
 
@@ -63,11 +62,14 @@ pub enum WireFormat {
     Mock,
 }
 
-/// One configured endpoint.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One configured endpoint. For a built-in name (`openai`, `anthropic`, ...) every field is
+/// optional and the built-in's defaults fill the gaps (format, base URL, key variables).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderConfig {
-    pub format: WireFormat,
+    /// The wire format; required unless the name is a built-in.
+    #[serde(default)]
+    pub format: Option<WireFormat>,
     /// Base URL including the version path, e.g. `https://api.openai.com/v1`.
     #[serde(default)]
     pub base_url: Option<String>,
@@ -99,11 +101,21 @@ pub struct Policy {
     pub connect_timeout_ms: u64,
     /// The whole call: every attempt, backoff and fallback included. Never exceeded.
     pub total_timeout_ms: u64,
-    /// One attempt, from sending the request to the last byte.
-    pub attempt_timeout_ms: u64,
-    /// A stream whose first token has not arrived this long after the request was sent moves on.
+    /// Caps one attempt, from sending the request to its last byte. Off by default: a stream
+    /// that keeps making progress is never cut (the idle deadline catches a stall), and a plain
+    /// (non-streaming) request is bounded by what is left of the total budget.
+    pub attempt_timeout_ms: Option<u64>,
+    /// An attempt whose first output (text, reasoning or a tool call) has not arrived this long
+    /// after the request was sent is failed as silent and moves on. Keep-alives, pings and
+    /// role-only chunks are not output.
     pub first_token_timeout_ms: u64,
-    /// A stream with no bytes for this long is failed as stalled and moves on.
+    /// The first-token deadline of a call that asks for reasoning (`reasoning_effort`, Anthropic
+    /// `thinking`, Gemini `thinkingConfig`) or names a model known to think before it speaks
+    /// (o1/o3/o4, gpt-5, DeepSeek R1, Magistral, Grok 4, Gemini 2.5 Pro/Flash, `*thinking*`, ...).
+    /// Such a call gets the larger of this and `first_token_timeout_ms`.
+    pub reasoning_first_token_timeout_ms: u64,
+    /// After the first output, a stream with no bytes at all (keep-alives count) for this long
+    /// is failed as stalled and moves on.
     pub stream_idle_timeout_ms: u64,
     /// Attempts per target (the first try included).
     pub max_attempts_per_target: u32,
@@ -135,9 +147,10 @@ impl Default for Policy {
         use ErrorKind::*;
         Policy {
             connect_timeout_ms: 5_000,
-            total_timeout_ms: 120_000,
-            attempt_timeout_ms: 60_000,
+            total_timeout_ms: 600_000,
+            attempt_timeout_ms: None,
             first_token_timeout_ms: 10_000,
+            reasoning_first_token_timeout_ms: 120_000,
             stream_idle_timeout_ms: 10_000,
             max_attempts_per_target: 2,
             backoff_initial_ms: 500,
@@ -219,6 +232,51 @@ pub struct RouteConfig {
     /// Send a backup request to the next target when the first is slow.
     #[serde(default)]
     pub hedge: Option<HedgeConfig>,
+    /// Deadlines for this route's attempts (override `policy`; a target's own override these).
+    #[serde(default)]
+    pub first_token_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub reasoning_first_token_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub stream_idle_timeout_ms: Option<u64>,
+    #[serde(default)]
+    pub attempt_timeout_ms: Option<u64>,
+}
+
+impl RouteConfig {
+    /// This route's deadline overrides.
+    pub fn deadlines(&self) -> DeadlineOverrides {
+        DeadlineOverrides {
+            first_token_timeout_ms: self.first_token_timeout_ms,
+            reasoning_first_token_timeout_ms: self.reasoning_first_token_timeout_ms,
+            stream_idle_timeout_ms: self.stream_idle_timeout_ms,
+            attempt_timeout_ms: self.attempt_timeout_ms,
+        }
+    }
+}
+
+/// Deadline overrides of one level (a route, a target, a call); unset fields defer to the level
+/// above (call > target > route > policy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DeadlineOverrides {
+    pub first_token_timeout_ms: Option<u64>,
+    pub reasoning_first_token_timeout_ms: Option<u64>,
+    pub stream_idle_timeout_ms: Option<u64>,
+    pub attempt_timeout_ms: Option<u64>,
+}
+
+impl DeadlineOverrides {
+    /// `self` where set, else `below`.
+    pub fn or(self, below: DeadlineOverrides) -> DeadlineOverrides {
+        DeadlineOverrides {
+            first_token_timeout_ms: self.first_token_timeout_ms.or(below.first_token_timeout_ms),
+            reasoning_first_token_timeout_ms: self
+                .reasoning_first_token_timeout_ms
+                .or(below.reasoning_first_token_timeout_ms),
+            stream_idle_timeout_ms: self.stream_idle_timeout_ms.or(below.stream_idle_timeout_ms),
+            attempt_timeout_ms: self.attempt_timeout_ms.or(below.attempt_timeout_ms),
+        }
+    }
 }
 
 /// Load-balancing strategy of a route.
@@ -252,7 +310,8 @@ pub struct HedgeConfig {
 }
 
 /// One target of a route: a `provider/model`, optionally with its context window (a
-/// context-window-exceeded error only moves on to a target with a larger one).
+/// context-window-exceeded error moves on only to targets whose window is larger or unknown)
+/// and its own deadlines.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum TargetConfig {
@@ -267,6 +326,14 @@ pub enum TargetConfig {
         /// USD per million tokens, for the `lowest_cost` strategy.
         #[serde(default)]
         cost_per_mtok: Option<f64>,
+        #[serde(default)]
+        first_token_timeout_ms: Option<u64>,
+        #[serde(default)]
+        reasoning_first_token_timeout_ms: Option<u64>,
+        #[serde(default)]
+        stream_idle_timeout_ms: Option<u64>,
+        #[serde(default)]
+        attempt_timeout_ms: Option<u64>,
     },
 }
 
@@ -288,6 +355,24 @@ impl TargetConfig {
                 weight: Some(w), ..
             } => *w,
             _ => 1.0,
+        }
+    }
+    /// This target's deadline overrides.
+    pub fn deadlines(&self) -> DeadlineOverrides {
+        match self {
+            TargetConfig::Model(_) => DeadlineOverrides::default(),
+            TargetConfig::Detailed {
+                first_token_timeout_ms,
+                reasoning_first_token_timeout_ms,
+                stream_idle_timeout_ms,
+                attempt_timeout_ms,
+                ..
+            } => DeadlineOverrides {
+                first_token_timeout_ms: *first_token_timeout_ms,
+                reasoning_first_token_timeout_ms: *reasoning_first_token_timeout_ms,
+                stream_idle_timeout_ms: *stream_idle_timeout_ms,
+                attempt_timeout_ms: *attempt_timeout_ms,
+            },
         }
     }
     pub fn cost_per_mtok(&self) -> Option<f64> {
@@ -417,16 +502,20 @@ impl Config {
                 )));
             }
             match p.format {
-                WireFormat::Openai => {
-                    if p.base_url.is_none() && !is_builtin(name) {
-                        return Err(Error::config(format!(
-                            "config key `providers.{name}.base_url`: required for a provider that is not built in"
-                        )));
-                    }
+                None if builtin(name).is_none() => {
+                    return Err(Error::config(format!(
+                        "config key `providers.{name}.format`: required for a provider that is not built in (one of openai, anthropic, gemini, mistral, mock; the built-in names are {})",
+                        BUILTINS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
+                    )));
                 }
-                // One official endpoint per native format: base_url defaults to it.
-                WireFormat::Anthropic | WireFormat::Gemini | WireFormat::Mistral => {}
-                WireFormat::Mock => {}
+                Some(WireFormat::Openai) if p.base_url.is_none() && builtin(name).is_none() => {
+                    return Err(Error::config(format!(
+                        "config key `providers.{name}.base_url`: required for a provider that is not built in"
+                    )));
+                }
+                // A built-in name fills its own gaps; a native format defaults to its official
+                // endpoint.
+                _ => {}
             }
             if let Some(url) = &p.base_url {
                 if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -11,6 +11,8 @@ use crate::usage::Usage;
 #[derive(Debug, Default)]
 pub(crate) struct Accumulator {
     pub text: String,
+    /// A refusal the model streamed (OpenAI `delta.refusal`); it is also part of `text`.
+    pub refusal: String,
     pub reasoning: String,
     /// Tool calls by stream index (indexes need not start at 0).
     pub tool_calls: BTreeMap<u32, ToolCall>,
@@ -72,7 +74,7 @@ impl Accumulator {
                 name: None,
                 tool_calls,
                 tool_call_id: None,
-                refusal: None,
+                refusal: (!self.refusal.is_empty()).then_some(self.refusal),
             },
             finish_reason,
             usage: self.usage.unwrap_or_default(),

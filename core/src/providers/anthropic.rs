@@ -15,23 +15,24 @@
 //! `input_tokens + cache_read_input_tokens + cache_creation_input_tokens`.
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use super::http::{extra_headers, key_header, next_sse, post_json, HttpFailure, Scope, SseStep};
+use super::http::{
+    extra_headers, http_error, key_header, post_json, refine_by_message, ErrorReading, Scope,
+};
+use super::sse::SseEvent;
+use super::stream::Decoder;
 use super::{Accumulator, Completion, HttpWire, ProviderEvent, ProviderStream};
 use crate::config::ProviderConfig;
-use crate::providers::http::{kind_for_status, request_id, retry_after, should_retry};
-use crate::providers::sse::sse_events;
 use crate::types::error::{Error, ErrorKind, Result};
 use crate::types::message::{Content, ContentPart, FunctionCall, Message, Role, ToolCall};
 use crate::types::request::{Request, Stop};
 use crate::types::response::FinishReason;
-use crate::usage::Usage;
+use crate::usage::{Usage, UsageSource};
 
 /// The `anthropic-version` header every request carries.
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
@@ -81,18 +82,8 @@ impl AnthropicProvider {
 
     /// Parses an SSE body given as chunks, exactly as if it had arrived over the wire (replay,
     /// tests: e.g. one byte per chunk).
-    pub fn replay_sse(
-        &self,
-        model: &str,
-        chunks: Vec<bytes::Bytes>,
-        idle: Duration,
-    ) -> ProviderStream {
-        event_stream(
-            self.scope.clone(),
-            futures_util::stream::iter(chunks.into_iter().map(Ok)),
-            model.to_string(),
-            idle,
-        )
+    pub fn replay_sse(&self, model: &str, chunks: Vec<bytes::Bytes>) -> ProviderStream {
+        super::replay(self, model, chunks)
     }
 
     async fn send_request(
@@ -114,44 +105,30 @@ impl AnthropicProvider {
         .await?
         {
             Ok(resp) => Ok(resp),
-            Err(f) => Err(self.http_error(&f, model)),
+            Err(f) => Err(http_error(&self.scope, &f, model, read_error)),
         }
     }
+}
 
-    fn http_error(&self, f: &HttpFailure, model: &str) -> Error {
-        let by_status = kind_for_status(f.status);
-        let (mut kind, message, code) = match serde_json::from_slice::<ErrorEnvelope>(&f.body)
-            .ok()
-            .and_then(|b| b.error)
-        {
-            Some(d) => (
-                classify(
-                    by_status,
-                    d.kind.as_deref(),
-                    d.message.as_deref().unwrap_or(""),
-                ),
-                d.message_or_default(),
-                d.kind,
-            ),
-            None => {
-                let snippet: String = String::from_utf8_lossy(&f.body).chars().take(300).collect();
-                (
-                    by_status,
-                    format!("HTTP {} from provider: {snippet}", f.status),
-                    None,
-                )
-            }
-        };
-        if should_retry(&f.headers) == Some(false) && kind.is_retryable() {
-            kind = ErrorKind::InvalidRequest;
-        }
-        self.scope
-            .tag(Error::new(kind, message), model)
-            .with_status(f.status)
-            .with_retry_after(retry_after(&f.headers))
-            .with_request_id(request_id(&f.headers))
-            .with_provider_code(code)
+/// Reads Anthropic's error body `{"type": "error", "error": {"type", "message"}}`. A body with an
+/// OpenAI-style `code` or `param` is left to the OpenAI reader (a proxy in front).
+fn read_error(body: &[u8], by_status: ErrorKind) -> Option<ErrorReading> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let e = v.get("error")?;
+    if e.get("code").is_some() || e.get("param").is_some() {
+        return None;
     }
+    let d: ErrorDetail = serde_json::from_value(e.clone()).ok()?;
+    Some(ErrorReading {
+        kind: classify(
+            by_status,
+            d.kind.as_deref(),
+            d.message.as_deref().unwrap_or(""),
+        ),
+        message: d.message_or_default(),
+        code: d.kind,
+        retry_after: None,
+    })
 }
 
 /// Meaning of an Anthropic `error.type` (documented list), refined by the message for the
@@ -167,7 +144,7 @@ fn classify(by_status: ErrorKind, kind: Option<&str>, message: &str) -> ErrorKin
     if lower.contains("credit balance is too low") {
         return ErrorKind::Quota;
     }
-    match kind {
+    let kind = match kind {
         Some("invalid_request_error") | Some("not_found_error") => ErrorKind::InvalidRequest,
         Some("authentication_error") => ErrorKind::Authentication,
         Some("permission_error") => ErrorKind::Permission,
@@ -178,7 +155,8 @@ fn classify(by_status: ErrorKind, kind: Option<&str>, message: &str) -> ErrorKin
         Some("overloaded_error") => ErrorKind::Overloaded,
         Some("timeout_error") => ErrorKind::Timeout,
         _ => by_status,
-    }
+    };
+    refine_by_message(kind, message)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -434,12 +412,6 @@ fn translate_messages(messages: &[Message]) -> Result<(Option<Value>, Vec<Value>
 // Response
 
 #[derive(Deserialize)]
-struct ErrorEnvelope {
-    #[serde(default)]
-    error: Option<ErrorDetail>,
-}
-
-#[derive(Deserialize)]
 struct ErrorDetail {
     #[serde(default, rename = "type")]
     kind: Option<String>,
@@ -524,6 +496,7 @@ impl WireUsage {
                 .and_then(|d| d.thinking_tokens)
                 .unwrap_or(0),
             cost_usd: None,
+            source: UsageSource::Reported,
         }
     }
 }
@@ -552,7 +525,7 @@ fn invalid(msg: String) -> Error {
 }
 
 impl HttpWire for AnthropicProvider {
-    fn scope(&self) -> &Scope {
+    fn scope(&self) -> &Arc<Scope> {
         &self.scope
     }
 
@@ -574,8 +547,8 @@ impl HttpWire for AnthropicProvider {
         parse_response(bytes, include_raw).map_err(|e| self.scope.tag(e, model))
     }
 
-    fn events(&self, resp: reqwest::Response, model: String, idle: Duration) -> ProviderStream {
-        event_stream(self.scope.clone(), resp.bytes_stream(), model, idle)
+    fn decoder(&self) -> Box<dyn Decoder> {
+        Box::new(StreamState::default())
     }
 }
 
@@ -664,6 +637,8 @@ fn parse_response(bytes: &[u8], include_raw: bool) -> Result<Completion> {
 pub(crate) struct StreamState {
     acc: Accumulator,
     usage: WireUsage,
+    /// Whether the stream carried any usage figure yet.
+    usage_seen: bool,
     /// Content block index → tool-call ordinal (0, 1, ... in the order the calls appear).
     tool_blocks: BTreeMap<u64, u32>,
 }
@@ -695,6 +670,7 @@ impl StreamState {
                 if let Some(u) = m.get("usage") {
                     self.usage
                         .merge(serde_json::from_value(u.clone()).unwrap_or_default());
+                    self.usage_seen = true;
                 }
             }
             "content_block_start" => {
@@ -795,6 +771,7 @@ impl StreamState {
                 if let Some(u) = v.get("usage") {
                     self.usage
                         .merge(serde_json::from_value(u.clone()).unwrap_or_default());
+                    self.usage_seen = true;
                 }
             }
             "message_stop" => return Ok(Step::Finished(Box::new(self.finish()))),
@@ -819,44 +796,33 @@ impl StreamState {
 
     pub(crate) fn finish(&mut self) -> Completion {
         let mut acc = std::mem::take(&mut self.acc);
-        acc.usage = Some(self.usage.normalize());
+        acc.usage = self.usage_seen.then(|| self.usage.normalize());
         acc.finish()
     }
 }
 
-fn event_stream<S>(scope: Arc<Scope>, bytes: S, model: String, idle: Duration) -> ProviderStream
-where
-    S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, reqwest::Error>>
-        + Send
-        + Unpin
-        + 'static,
-{
-    Box::pin(async_stream::stream! {
-        let mut events = Box::pin(sse_events(bytes));
-        let mut state = StreamState::default();
-        let mut chunks = 0usize;
-        loop {
-            let ev = match next_sse(&mut events, idle, &scope, &model, chunks).await {
-                SseStep::Event(ev) => ev,
-                SseStep::Failed(e) => { yield Err(e); return; }
-                SseStep::End => {
-                    if state.has_finish_reason() {
-                        yield Ok(ProviderEvent::Done(Box::new(state.finish())));
-                    } else {
-                        yield Err(scope.tag(Error::new(ErrorKind::Connection, format!(
-                            "the stream ended after {chunks} events without message_stop")), &model));
-                    }
-                    return;
-                }
-            };
-            chunks += 1;
-            match state.on_event(&ev.event, &ev.data) {
-                Ok(Step::Events(list)) => for e in list { yield Ok(e); },
-                Ok(Step::Finished(c)) => { yield Ok(ProviderEvent::Done(c)); return; }
-                Err(e) => { yield Err(scope.tag(e, &model)); return; }
+impl Decoder for StreamState {
+    fn event(&mut self, ev: SseEvent, out: &mut Vec<ProviderEvent>) -> Result<Option<Completion>> {
+        match self.on_event(&ev.event, &ev.data)? {
+            Step::Events(list) => {
+                out.extend(list);
+                Ok(None)
             }
+            Step::Finished(c) => Ok(Some(*c)),
         }
-    })
+    }
+
+    fn end(&mut self) -> Option<Completion> {
+        self.has_finish_reason().then(|| self.finish())
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage_seen.then(|| self.usage.normalize())
+    }
+
+    fn end_marker(&self) -> &'static str {
+        "message_stop"
+    }
 }
 
 #[cfg(test)]

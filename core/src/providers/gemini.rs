@@ -27,16 +27,17 @@ use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use super::http::{extra_headers, key_header, next_sse, post_json, HttpFailure, Scope, SseStep};
+use super::http::{extra_headers, http_error, key_header, post_json, ErrorReading, Scope};
+use super::sse::SseEvent;
+use super::stream::Decoder;
 use super::{Accumulator, Completion, HttpWire, ProviderEvent, ProviderStream};
 use crate::config::ProviderConfig;
-use crate::providers::http::{kind_for_status, request_id, retry_after, should_retry};
-use crate::providers::sse::sse_events;
+use crate::providers::http::kind_for_status;
 use crate::types::error::{Error, ErrorKind, Result};
 use crate::types::message::{Content, ContentPart, Message, Role};
 use crate::types::request::{Request, Stop};
 use crate::types::response::FinishReason;
-use crate::usage::Usage;
+use crate::usage::{Usage, UsageSource};
 
 /// The dummy signature Google documents for function calls whose thought signature was not kept.
 pub const SKIP_SIGNATURE: &str = "skip_thought_signature_validator";
@@ -84,18 +85,8 @@ impl GeminiProvider {
 
     /// Parses an SSE body given as chunks, exactly as if it had arrived over the wire (replay,
     /// tests: e.g. one byte per chunk).
-    pub fn replay_sse(
-        &self,
-        model: &str,
-        chunks: Vec<bytes::Bytes>,
-        idle: Duration,
-    ) -> ProviderStream {
-        event_stream(
-            self.scope.clone(),
-            futures_util::stream::iter(chunks.into_iter().map(Ok)),
-            model.to_string(),
-            idle,
-        )
+    pub fn replay_sse(&self, model: &str, chunks: Vec<bytes::Bytes>) -> ProviderStream {
+        super::replay(self, model, chunks)
     }
 
     async fn send_request(
@@ -113,32 +104,22 @@ impl GeminiProvider {
             .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))?;
         match post_json(&self.http, &url, &self.headers, body, &self.scope, model).await? {
             Ok(resp) => Ok(resp),
-            Err(f) => Err(self.http_error(&f, model)),
+            Err(f) => Err(http_error(&self.scope, &f, model, read_error)),
         }
     }
+}
 
-    fn http_error(&self, f: &HttpFailure, model: &str) -> Error {
-        let mut err = match parse_error_body(&f.body) {
-            Some(detail) => detail.to_error(kind_for_status(f.status)),
-            None => {
-                let snippet: String = String::from_utf8_lossy(&f.body).chars().take(300).collect();
-                Error::new(
-                    kind_for_status(f.status),
-                    format!("HTTP {} from provider: {snippet}", f.status),
-                )
-            }
-        };
-        if should_retry(&f.headers) == Some(false) && err.kind.is_retryable() {
-            err.kind = ErrorKind::InvalidRequest;
-        }
-        if let Some(d) = retry_after(&f.headers) {
-            err.retry_after = Some(d);
-        }
-        let err = err
-            .with_status(f.status)
-            .with_request_id(request_id(&f.headers));
-        self.scope.tag(err, model)
-    }
+/// Reads Gemini's error body `{"error": {"code", "message", "status", "details"}}` (Vertex: in an
+/// array). A body without Gemini's `status` is left to the OpenAI reader (a proxy in front).
+fn read_error(body: &[u8], by_status: ErrorKind) -> Option<ErrorReading> {
+    let detail = parse_error_body(body).filter(|d| d.status.is_some())?;
+    let e = detail.to_error(by_status);
+    Some(ErrorReading {
+        kind: e.kind,
+        message: e.message,
+        code: e.provider_code,
+        retry_after: e.retry_after,
+    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -397,6 +378,7 @@ impl UsageMetadata {
             cache_write_tokens: 0,
             reasoning_tokens: self.thoughts_token_count,
             cost_usd: None,
+            source: UsageSource::Reported,
         }
     }
 }
@@ -540,7 +522,7 @@ fn blocked(feedback: &Option<Value>) -> Option<Error> {
 }
 
 impl HttpWire for GeminiProvider {
-    fn scope(&self) -> &Scope {
+    fn scope(&self) -> &Arc<Scope> {
         &self.scope
     }
 
@@ -557,8 +539,8 @@ impl HttpWire for GeminiProvider {
         parse_response(bytes, include_raw).map_err(|e| self.scope.tag(e, model))
     }
 
-    fn events(&self, resp: reqwest::Response, model: String, idle: Duration) -> ProviderStream {
-        event_stream(self.scope.clone(), resp.bytes_stream(), model, idle)
+    fn decoder(&self) -> Box<dyn Decoder> {
+        Box::new(StreamState::default())
     }
 }
 
@@ -681,8 +663,7 @@ impl StreamState {
         let will_continue = fc.get("willContinue").and_then(Value::as_bool) == Some(true);
         if name.is_none() && self.open.is_some() {
             // Continuation of a streamed call: more partialArgs, or `{}` closing it.
-            if let Some(items) = partial {
-                let open = self.open.as_mut().expect("checked");
+            if let (Some(items), Some(open)) = (partial, self.open.as_mut()) {
                 for item in items {
                     apply_partial(&mut open.args, item);
                 }
@@ -761,12 +742,7 @@ impl StreamState {
                     FinishReason::Stop
                 }),
         );
-        acc.usage = Some(
-            self.usage
-                .as_ref()
-                .map(UsageMetadata::normalize)
-                .unwrap_or_default(),
-        );
+        acc.usage = self.usage.as_ref().map(UsageMetadata::normalize);
         acc.finish()
     }
 }
@@ -787,11 +763,16 @@ fn apply_partial(args: &mut Map<String, Value>, item: &Value) {
     };
     let mut obj = args;
     for k in parents {
-        let entry = obj.entry(k.to_string()).or_insert_with(|| json!({}));
+        let entry = obj
+            .entry(k.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
         if !entry.is_object() {
-            *entry = json!({});
+            *entry = Value::Object(Map::new());
         }
-        obj = entry.as_object_mut().expect("object");
+        let Value::Object(next) = entry else {
+            return;
+        };
+        obj = next;
     }
     if let Some(s) = item.get("stringValue").and_then(Value::as_str) {
         match obj.get_mut(*last) {
@@ -807,39 +788,24 @@ fn apply_partial(args: &mut Map<String, Value>, item: &Value) {
     }
 }
 
-fn event_stream<S>(scope: Arc<Scope>, bytes: S, model: String, idle: Duration) -> ProviderStream
-where
-    S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, reqwest::Error>>
-        + Send
-        + Unpin
-        + 'static,
-{
-    Box::pin(async_stream::stream! {
-        let mut events = Box::pin(sse_events(bytes));
-        let mut state = StreamState::default();
-        let mut chunks = 0usize;
-        loop {
-            let ev = match next_sse(&mut events, idle, &scope, &model, chunks).await {
-                SseStep::Event(ev) => ev,
-                SseStep::Failed(e) => { yield Err(e); return; }
-                SseStep::End => {
-                    // No end marker: complete when a chunk said why generation stopped.
-                    if state.has_finish_reason() {
-                        yield Ok(ProviderEvent::Done(Box::new(state.finish())));
-                    } else {
-                        yield Err(scope.tag(Error::new(ErrorKind::Connection, format!(
-                            "the stream ended after {chunks} chunks without a finishReason")), &model));
-                    }
-                    return;
-                }
-            };
-            chunks += 1;
-            match state.on_data(&ev.data) {
-                Ok(list) => for e in list { yield Ok(e); },
-                Err(e) => { yield Err(scope.tag(e, &model)); return; }
-            }
-        }
-    })
+impl Decoder for StreamState {
+    fn event(&mut self, ev: SseEvent, out: &mut Vec<ProviderEvent>) -> Result<Option<Completion>> {
+        out.extend(self.on_data(&ev.data)?);
+        Ok(None)
+    }
+
+    fn end(&mut self) -> Option<Completion> {
+        // No end marker: complete when a chunk said why generation stopped.
+        self.has_finish_reason().then(|| self.finish())
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.usage.as_ref().map(UsageMetadata::normalize)
+    }
+
+    fn end_marker(&self) -> &'static str {
+        "a finishReason"
+    }
 }
 
 #[cfg(test)]

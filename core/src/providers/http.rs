@@ -1,10 +1,9 @@
 //! HTTP plumbing shared by every wire format: the pooled reqwest client (one per polyfuse
 //! Client), the provider's [`Scope`] (name and key, for tagging and scrubbing errors), posting a
 //! JSON body, headers from the config, reading retry hints and request ids from headers,
-//! classifying HTTP statuses and transport errors, and one SSE read step under the idle deadline.
+//! and classifying HTTP statuses and transport errors.
 use std::time::{Duration, SystemTime};
 
-use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::config::{Policy, ProviderConfig};
@@ -85,6 +84,96 @@ pub(crate) fn kind_for_status(status: u16) -> ErrorKind {
     }
 }
 
+/// What a wire format read from an error body.
+pub(crate) struct ErrorReading {
+    pub kind: ErrorKind,
+    pub message: String,
+    /// The provider's error code / type (e.g. `insufficient_quota`).
+    pub code: Option<String>,
+    /// A retry delay given in the body (Gemini's `RetryInfo`).
+    pub retry_after: Option<Duration>,
+}
+
+/// A format's reader of error bodies: `None` when the body is not in its shape.
+pub(crate) type ReadError = fn(&[u8], ErrorKind) -> Option<ErrorReading>;
+
+/// Turns a non-2xx answer into a classified error, the same way for every format: the format's
+/// own reading of the body, else an OpenAI-shaped body (proxies put one in front of any
+/// endpoint), else the status and an excerpt of the body; then the message's meaning
+/// (context window, content filter), `x-should-retry`, the retry hints, the request id, and the
+/// provider's name and key scrubbed out.
+pub(crate) fn http_error(scope: &Scope, f: &HttpFailure, model: &str, read: ReadError) -> Error {
+    let by_status = kind_for_status(f.status);
+    let reading = read(&f.body, by_status)
+        .or_else(|| super::openai::read_error(&f.body, by_status))
+        .unwrap_or_else(|| {
+            let snippet: String = String::from_utf8_lossy(&f.body).chars().take(300).collect();
+            ErrorReading {
+                kind: by_status,
+                message: format!("HTTP {} from provider: {snippet}", f.status),
+                code: None,
+                retry_after: None,
+            }
+        });
+    let mut kind = refine_by_message(reading.kind, &reading.message);
+    if should_retry(&f.headers) == Some(false) && kind.is_retryable() {
+        kind = ErrorKind::InvalidRequest;
+    }
+    scope
+        .tag(Error::new(kind, reading.message), model)
+        .with_status(f.status)
+        .with_retry_after(retry_after(&f.headers).or(reading.retry_after))
+        .with_request_id(request_id(&f.headers))
+        .with_provider_code(reading.code)
+}
+
+/// Phrases of a rejected request whose prompt does not fit the model's window, as servers and
+/// proxies word it (OpenAI, Anthropic, Gemini, Mistral, vLLM, LiteLLM-style proxies).
+const CONTEXT_WINDOW: &[&str] = &[
+    "contextwindowexceedederror",
+    "context window exceeded",
+    "context_window_exceeded",
+    "context_length_exceeded",
+    "maximum context length",
+    "exceeds the context window",
+    "context length",
+    "prompt is too long",
+    "input is too long",
+    "exceeds the maximum number of tokens",
+    "too many tokens in the prompt",
+];
+
+/// Phrases of a request or answer refused by a content filter or policy.
+const CONTENT_FILTER: &[&str] = &[
+    "content_filter",
+    "content filter",
+    "content policy",
+    "content_policy",
+    "content management policy",
+    "responsibleaipolicyviolation",
+    "safety system",
+];
+
+/// Refines the kind of a rejected request (or of a generic failure) by what its message says:
+/// a 400 `invalid_request_error` whose message says the context window was exceeded, or that a
+/// content policy refused it, has that meaning in every format. Other kinds are kept.
+pub(crate) fn refine_by_message(kind: ErrorKind, message: &str) -> ErrorKind {
+    if !matches!(
+        kind,
+        ErrorKind::InvalidRequest | ErrorKind::Server | ErrorKind::InvalidResponse
+    ) {
+        return kind;
+    }
+    let m = message.to_ascii_lowercase();
+    if CONTEXT_WINDOW.iter().any(|p| m.contains(p)) {
+        ErrorKind::ContextWindowExceeded
+    } else if CONTENT_FILTER.iter().any(|p| m.contains(p)) {
+        ErrorKind::ContentFiltered
+    } else {
+        kind
+    }
+}
+
 /// Maps a transport error (connect, reset, body read) to a polyfuse error.
 pub(crate) fn transport_error(e: &reqwest::Error) -> Error {
     let kind = if e.is_timeout() {
@@ -127,50 +216,6 @@ impl Scope {
         }
         e.with_provider(&self.name)
             .with_model(format!("{}/{}", self.name, model))
-    }
-}
-
-/// One step of reading a provider's SSE body under the stream-idle deadline (shared by the
-/// Anthropic and Gemini formats).
-pub(crate) enum SseStep {
-    Event(crate::providers::sse::SseEvent),
-    /// The body ended.
-    End,
-    /// Stalled or cut: the error to end the stream with.
-    Failed(Error),
-}
-
-pub(crate) async fn next_sse<S>(
-    events: &mut S,
-    idle: Duration,
-    scope: &Scope,
-    model: &str,
-    chunks: usize,
-) -> SseStep
-where
-    S: futures_util::Stream<
-            Item = std::result::Result<crate::providers::sse::SseEvent, reqwest::Error>,
-        > + Unpin,
-{
-    match tokio::time::timeout(idle, events.next()).await {
-        Err(_) => SseStep::Failed(scope.tag(
-            Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "the stream stalled: no data for {:.1}s after {chunks} chunks",
-                    idle.as_secs_f64()
-                ),
-            ),
-            model,
-        )),
-        Ok(Some(Ok(ev))) => SseStep::Event(ev),
-        Ok(Some(Err(e))) => {
-            let mut err = scope.tag(transport_error(&e), model);
-            err.kind = ErrorKind::Connection;
-            err.message = format!("the stream was cut after {chunks} chunks: {}", err.message);
-            SseStep::Failed(err)
-        }
-        Ok(None) => SseStep::End,
     }
 }
 
@@ -260,6 +305,41 @@ pub(crate) fn encode(s: &str) -> String {
 mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
+
+    #[test]
+    fn messages_refine_rejected_requests_only() {
+        use ErrorKind::*;
+        for m in [
+            "litellm.ContextWindowExceededError: prompt has 210000 tokens",
+            "This model's maximum context length is 8192 tokens",
+            "Request failed: context window exceeded",
+            "prompt is too long: 210000 tokens > 200000 maximum",
+        ] {
+            assert_eq!(
+                refine_by_message(InvalidRequest, m),
+                ContextWindowExceeded,
+                "{m}"
+            );
+        }
+        for m in [
+            "The response was filtered due to the prompt triggering Azure OpenAI's content management policy.",
+            "Your request was rejected as a result of our safety system (content_filter)",
+            "blocked by content policy",
+        ] {
+            assert_eq!(refine_by_message(InvalidRequest, m), ContentFiltered, "{m}");
+        }
+        assert_eq!(
+            refine_by_message(InvalidRequest, "max_tokens is too large"),
+            InvalidRequest
+        );
+        assert_eq!(
+            refine_by_message(
+                RateLimited,
+                "Rate limit reached: too many tokens in the prompt"
+            ),
+            RateLimited
+        );
+    }
 
     #[test]
     fn retry_after_forms() {

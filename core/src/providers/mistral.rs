@@ -5,16 +5,17 @@
 //! (consistently across a conversation that started on another provider), and Mistral's error
 //! bodies (`{"object":"error",...}`, `{"message":...}`, `{"detail":...}`).
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::http::{HttpFailure, Scope};
+use super::http::{http_error, ErrorReading, Scope};
 use super::openai::{classify, OpenAiProvider};
+use super::stream::Decoder;
 use super::{Completion, HttpWire, ProviderStream};
 use crate::config::ProviderConfig;
-use crate::providers::http::{kind_for_status, request_id, retry_after, should_retry};
 use crate::types::error::{Error, ErrorKind, Result};
 use crate::types::request::{Request, Stop};
 
@@ -38,13 +39,8 @@ impl MistralProvider {
     }
 
     /// Parses an SSE body given as chunks, exactly as if it had arrived over the wire.
-    pub fn replay_sse(
-        &self,
-        model: &str,
-        chunks: Vec<bytes::Bytes>,
-        idle: std::time::Duration,
-    ) -> ProviderStream {
-        self.inner.replay_sse(model, chunks, idle)
+    pub fn replay_sse(&self, model: &str, chunks: Vec<bytes::Bytes>) -> ProviderStream {
+        super::replay(self, model, chunks)
     }
 
     async fn send_request(
@@ -57,54 +53,49 @@ impl MistralProvider {
             .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))?;
         match self.inner.post(body, model).await? {
             Ok(resp) => Ok(resp),
-            Err(f) => Err(self.http_error(&f, model)),
+            Err(f) => Err(http_error(&self.inner.scope, &f, model, read_error)),
         }
-    }
-
-    fn http_error(&self, f: &HttpFailure, model: &str) -> Error {
-        let v: Option<Value> = serde_json::from_slice(&f.body).ok();
-        let Some(Value::Object(o)) = v else {
-            return self.inner.http_error(f.status, &f.headers, &f.body, model);
-        };
-        if o.contains_key("error") {
-            return self.inner.http_error(f.status, &f.headers, &f.body, model);
-        }
-        let message = match o.get("message").or_else(|| o.get("detail")) {
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-            None => format!("HTTP {} from provider", f.status),
-        };
-        let kind_field = o.get("type").and_then(Value::as_str);
-        let code = match o.get("code") {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        let by_status = kind_for_status(f.status);
-        let mut kind = if kind_field == Some("rate_limited") {
-            ErrorKind::RateLimited
-        } else if message.to_ascii_lowercase().contains("too large for model")
-            || message.contains("context length")
-        {
-            ErrorKind::ContextWindowExceeded
-        } else {
-            classify(by_status, code.as_deref(), kind_field, &message)
-        };
-        if should_retry(&f.headers) == Some(false) && kind.is_retryable() {
-            kind = ErrorKind::InvalidRequest;
-        }
-        self.inner
-            .scope
-            .tag(Error::new(kind, message), model)
-            .with_status(f.status)
-            .with_retry_after(retry_after(&f.headers))
-            .with_request_id(request_id(&f.headers))
-            .with_provider_code(code.or(kind_field.map(String::from)))
     }
 }
 
+/// Reads Mistral's error bodies: `{"object":"error","message","type","param","code"}`,
+/// `{"message":"Unauthorized"}`, `{"detail":"Not Found"}` (422: `detail` is a list). An
+/// OpenAI-shaped `{"error": ...}` body is left to the OpenAI reader.
+fn read_error(body: &[u8], by_status: ErrorKind) -> Option<ErrorReading> {
+    let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) else {
+        return None;
+    };
+    if o.contains_key("error") {
+        return None;
+    }
+    let message = match o.get("message").or_else(|| o.get("detail")) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => return None,
+    };
+    let kind_field = o.get("type").and_then(Value::as_str);
+    let code = match o.get("code") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    };
+    let kind = if kind_field == Some("rate_limited") {
+        ErrorKind::RateLimited
+    } else if message.to_ascii_lowercase().contains("too large for model") {
+        ErrorKind::ContextWindowExceeded
+    } else {
+        classify(by_status, code.as_deref(), kind_field, &message)
+    };
+    Some(ErrorReading {
+        kind,
+        message,
+        code: code.or(kind_field.map(String::from)),
+        retry_after: None,
+    })
+}
+
 impl HttpWire for MistralProvider {
-    fn scope(&self) -> &Scope {
+    fn scope(&self) -> &Arc<Scope> {
         &self.inner.scope
     }
 
@@ -121,13 +112,8 @@ impl HttpWire for MistralProvider {
         self.inner.parse_completion(bytes, model, include_raw)
     }
 
-    fn events(
-        &self,
-        resp: reqwest::Response,
-        model: String,
-        idle: std::time::Duration,
-    ) -> ProviderStream {
-        self.inner.event_stream(resp, model, idle)
+    fn decoder(&self) -> Box<dyn Decoder> {
+        self.inner.stream_decoder()
     }
 }
 

@@ -12,12 +12,12 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use super::{Accumulator, CallOptions, Completion, Provider, ProviderEvent, ProviderStream};
+use super::{Accumulator, Completion, Provider, ProviderEvent, ProviderStream};
 use crate::types::error::{Error, ErrorKind, Result};
 use crate::types::message::Role;
 use crate::types::request::Request;
 use crate::types::response::FinishReason;
-use crate::usage::Usage;
+use crate::usage::{Usage, UsageSource};
 
 /// Scripted behaviour of one mock model (`mock.models.<name>` in the config).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -157,6 +157,7 @@ impl MockProvider {
             cache_write_tokens: 0,
             reasoning_tokens: cfg.reasoning_tokens.unwrap_or(0),
             cost_usd: None,
+            source: UsageSource::Reported,
         });
         acc.finish_reason = cfg.finish_reason.as_deref().map(FinishReason::from_openai);
         acc.response_id = Some(format!("mock-{model}-{call_no}"));
@@ -220,7 +221,6 @@ impl Provider for MockProvider {
         &'a self,
         model: &'a str,
         req: &'a Request,
-        _opts: &'a CallOptions,
     ) -> BoxFuture<'a, Result<Completion>> {
         Box::pin(async move {
             let plan = self.plan(model, req);
@@ -238,7 +238,6 @@ impl Provider for MockProvider {
         &'a self,
         model: &'a str,
         req: &'a Request,
-        _opts: &'a CallOptions,
     ) -> BoxFuture<'a, Result<ProviderStream>> {
         Box::pin(async move {
             let plan = self.plan(model, req);

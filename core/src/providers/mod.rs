@@ -1,7 +1,7 @@
 //! The provider abstraction: a configured endpoint that turns a [`Request`] into a
 //! [`Completion`] or a stream of [`ProviderEvent`]s. One file per wire format lives beside this one.
 use std::pin::Pin;
-use std::time::Duration;
+use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
 use futures_util::Stream;
@@ -21,6 +21,7 @@ pub mod mistral;
 pub mod mock;
 pub mod openai;
 pub mod sse;
+pub(crate) mod stream;
 
 pub(crate) use accumulator::Accumulator;
 
@@ -49,17 +50,16 @@ pub enum ProviderEvent {
         name: Option<String>,
         arguments: String,
     },
+    /// The usage the provider has reported so far (e.g. Anthropic's input tokens at
+    /// `message_start`), so that an attempt that fails later still accounts for it.
+    Usage(Usage),
+    /// Bytes arrived but carried no output (a keep-alive, a ping, a role-only chunk): the stream
+    /// is alive. Not forwarded to callers.
+    Alive,
     Done(Box<Completion>),
 }
 
 pub type ProviderStream = Pin<Box<dyn Stream<Item = Result<ProviderEvent>> + Send>>;
-
-/// Per-exchange settings the Client hands a provider.
-#[derive(Clone, Debug)]
-pub struct CallOptions {
-    /// The stream fails as stalled after this long without data.
-    pub stream_idle_timeout: Duration,
-}
 
 /// A configured endpoint speaking one wire format.
 pub trait Provider: Send + Sync {
@@ -70,27 +70,27 @@ pub trait Provider: Send + Sync {
         &'a self,
         model: &'a str,
         req: &'a Request,
-        opts: &'a CallOptions,
     ) -> BoxFuture<'a, Result<Completion>>;
     /// Whether the provider continues a trailing assistant message (prefill) instead of starting
     /// a new one: what mid-stream continuation needs.
     fn supports_prefill(&self) -> bool {
         false
     }
-    /// Opens a stream; resolves once the provider accepted the request (headers received).
+    /// Opens a stream; resolves once the provider accepted the request (headers received). The
+    /// stream applies no deadline of its own: the caller's attempt driver does.
     fn stream<'a>(
         &'a self,
         model: &'a str,
         req: &'a Request,
-        opts: &'a CallOptions,
     ) -> BoxFuture<'a, Result<ProviderStream>>;
 }
 
 /// What differs between the HTTP wire formats. [`Provider`] is implemented once for all of them:
-/// send the request (errors already classified), then parse the body or the event stream.
+/// send the request (errors already classified), then parse the body or read the event stream
+/// through the format's [`stream::Decoder`].
 pub(crate) trait HttpWire: Send + Sync {
     /// The provider's name and key, for tagging and scrubbing errors.
-    fn scope(&self) -> &http::Scope;
+    fn scope(&self) -> &Arc<http::Scope>;
     /// Sends one request; a non-2xx answer comes back as a classified error.
     fn send<'a>(
         &'a self,
@@ -100,8 +100,8 @@ pub(crate) trait HttpWire: Send + Sync {
     ) -> BoxFuture<'a, Result<reqwest::Response>>;
     /// Parses a non-streaming body.
     fn parse(&self, bytes: &[u8], model: &str, include_raw: bool) -> Result<Completion>;
-    /// Turns a streaming response into provider events.
-    fn events(&self, resp: reqwest::Response, model: String, idle: Duration) -> ProviderStream;
+    /// A fresh decoder for one streamed response.
+    fn decoder(&self) -> Box<dyn stream::Decoder>;
     /// See [`Provider::supports_prefill`].
     fn supports_prefill(&self) -> bool {
         false
@@ -121,14 +121,10 @@ impl<W: HttpWire> Provider for W {
         &'a self,
         model: &'a str,
         req: &'a Request,
-        _opts: &'a CallOptions,
     ) -> BoxFuture<'a, Result<Completion>> {
         Box::pin(async move {
             let resp = self.send(model, req, false).await?;
-            let bytes = resp.bytes().await.map_err(|e| {
-                self.scope()
-                    .tag(crate::providers::http::transport_error(&e), model)
-            })?;
+            let bytes = read_body(self, resp, model).await?;
             self.parse(&bytes, model, req.params.include_raw.unwrap_or(false))
         })
     }
@@ -137,11 +133,63 @@ impl<W: HttpWire> Provider for W {
         &'a self,
         model: &'a str,
         req: &'a Request,
-        opts: &'a CallOptions,
     ) -> BoxFuture<'a, Result<ProviderStream>> {
         Box::pin(async move {
             let resp = self.send(model, req, true).await?;
-            Ok(self.events(resp, model.to_string(), opts.stream_idle_timeout))
+            if is_json(&resp) {
+                // The server ignored `stream: true` and sent the whole answer as one JSON body
+                // (some OpenAI-compatible servers and proxies do): it is the complete answer.
+                let bytes = read_body(self, resp, model).await?;
+                let completion = self.parse(&bytes, model, false)?;
+                let events = stream::completion_events(completion);
+                return Ok(Box::pin(futures_util::stream::iter(events)) as ProviderStream);
+            }
+            let body = resp.bytes_stream();
+            Ok(Box::pin(stream::SseStream::new(
+                body,
+                self.decoder(),
+                self.scope().clone(),
+                model,
+            )) as ProviderStream)
         })
     }
+}
+
+/// Whether a response's Content-Type says JSON (not an event stream).
+fn is_json(resp: &reqwest::Response) -> bool {
+    resp.headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|ct| {
+            let ct = ct.trim().to_ascii_lowercase();
+            ct.starts_with("application/json")
+                || (ct.starts_with("application/") && ct.contains("+json"))
+        })
+        .unwrap_or(false)
+}
+
+async fn read_body<W: HttpWire + ?Sized>(
+    wire: &W,
+    resp: reqwest::Response,
+    model: &str,
+) -> Result<bytes::Bytes> {
+    resp.bytes()
+        .await
+        .map_err(|e| wire.scope().tag(http::transport_error(&e), model))
+}
+
+/// Reads an SSE body given as chunks exactly as if it had arrived over the wire (replays and
+/// tests: e.g. one byte per chunk).
+pub(crate) fn replay<W: HttpWire>(
+    wire: &W,
+    model: &str,
+    chunks: Vec<bytes::Bytes>,
+) -> ProviderStream {
+    let body = futures_util::stream::iter(chunks.into_iter().map(Ok));
+    Box::pin(stream::SseStream::new(
+        body,
+        wire.decoder(),
+        wire.scope().clone(),
+        model,
+    ))
 }

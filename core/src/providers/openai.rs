@@ -1,26 +1,25 @@
 //! The OpenAI Chat Completions wire format: request body, response and stream parsing, error
 //! classification. Also serves OpenRouter, Groq, Together, DeepSeek, xAI, Ollama /v1, vLLM, Azure.
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::http::{
-    encode, kind_for_status, post_json, request_id, retry_after, should_retry, transport_error,
-    HttpFailure, Scope,
+    encode, http_error, kind_for_status, post_json, refine_by_message, ErrorReading, HttpFailure,
+    Scope,
 };
-use super::sse::sse_events;
+use super::sse::SseEvent;
+use super::stream::Decoder;
 use super::{Accumulator, Completion, HttpWire, ProviderEvent, ProviderStream};
 use crate::config::ProviderConfig;
 use crate::types::error::{Error, ErrorKind, Result};
 use crate::types::message::{Content, Message, Role, ToolCall};
 use crate::types::request::{Request, Stop};
 use crate::types::response::FinishReason;
-use crate::usage::Usage;
+use crate::usage::{Usage, UsageSource};
 
 /// An OpenAI-format endpoint.
 pub struct OpenAiProvider {
@@ -158,9 +157,7 @@ impl OpenAiProvider {
         let body = self.body(model, req, stream)?;
         match self.post(body, model).await? {
             Ok(resp) => Ok(resp),
-            Err(failed) => {
-                Err(self.http_error(failed.status, &failed.headers, &failed.body, model))
-            }
+            Err(failed) => Err(http_error(&self.scope, &failed, model, read_error)),
         }
     }
 
@@ -180,67 +177,38 @@ impl OpenAiProvider {
         )
         .await
     }
-
-    /// Classifies an HTTP error response: status first, then the body's `type` / `code`.
-    pub(crate) fn http_error(
-        &self,
-        status: u16,
-        headers: &HeaderMap,
-        body: &[u8],
-        model: &str,
-    ) -> Error {
-        let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
-        let (mut kind, message, code) = match parsed.and_then(|b| b.error) {
-            Some(detail) => {
-                let code = detail.code_str();
-                let kind = classify(
-                    kind_for_status(status),
-                    code.as_deref(),
-                    detail.kind.as_deref(),
-                    &detail.message_str(),
-                );
-                (kind, detail.message_str(), code.or(detail.kind))
-            }
-            None => {
-                let text = String::from_utf8_lossy(body);
-                let snippet: String = text.chars().take(300).collect();
-                (
-                    kind_for_status(status),
-                    format!("HTTP {status} from provider: {snippet}"),
-                    None,
-                )
-            }
-        };
-        if should_retry(headers) == Some(false) && kind.is_retryable() {
-            kind = ErrorKind::InvalidRequest;
-        }
-        self.scope
-            .tag(Error::new(kind, message), model)
-            .with_status(status)
-            .with_retry_after(retry_after(headers))
-            .with_request_id(request_id(headers))
-            .with_provider_code(code)
-    }
 }
 
-impl Scope {
-    /// An error the provider reported inside a 200 response (stream chunk or body).
-    fn stream_error(&self, detail: ErrorDetail, model: &str) -> Error {
-        let code = detail.code_str();
-        // OpenRouter puts the HTTP status in a numeric `code`, Groq in `status_code`.
-        let by_status = detail
-            .http_status()
-            .map(kind_for_status)
-            .unwrap_or(ErrorKind::Server);
-        let kind = classify(
-            by_status,
-            code.as_deref(),
-            detail.kind.as_deref(),
-            &detail.message_str(),
-        );
-        self.tag(Error::new(kind, detail.message_str()), model)
-            .with_provider_code(code.or(detail.kind))
-    }
+/// Reads an OpenAI-shaped error body `{"error": {"message", "type", "param", "code"}}`: status
+/// first, then the body's `type` / `code`.
+pub(crate) fn read_error(body: &[u8], by_status: ErrorKind) -> Option<ErrorReading> {
+    let detail = serde_json::from_slice::<ErrorBody>(body).ok()?.error?;
+    let code = detail.code_str();
+    let message = detail.message_str();
+    let kind = classify(by_status, code.as_deref(), detail.kind.as_deref(), &message);
+    Some(ErrorReading {
+        kind,
+        message,
+        code: code.or(detail.kind),
+        retry_after: None,
+    })
+}
+
+/// An error the provider reported inside a 200 response (stream chunk or body), untagged.
+fn stream_error(detail: ErrorDetail) -> Error {
+    let code = detail.code_str();
+    // OpenRouter puts the HTTP status in a numeric `code`, Groq in `status_code`.
+    let by_status = detail
+        .http_status()
+        .map(kind_for_status)
+        .unwrap_or(ErrorKind::Server);
+    let kind = classify(
+        by_status,
+        code.as_deref(),
+        detail.kind.as_deref(),
+        &detail.message_str(),
+    );
+    Error::new(kind, detail.message_str()).with_provider_code(code.or(detail.kind))
 }
 
 /// Refines a status-derived kind with OpenAI's error codes.
@@ -264,12 +232,12 @@ pub(crate) fn classify(
     } else if by_status == ErrorKind::Server && (is("overloaded") || is("overloaded_error")) {
         ErrorKind::Overloaded
     } else {
-        by_status
+        refine_by_message(by_status, message)
     }
 }
 
 impl HttpWire for OpenAiProvider {
-    fn scope(&self) -> &Scope {
+    fn scope(&self) -> &Arc<Scope> {
         &self.scope
     }
 
@@ -286,8 +254,8 @@ impl HttpWire for OpenAiProvider {
         self.parse_completion(bytes, model, include_raw)
     }
 
-    fn events(&self, resp: reqwest::Response, model: String, idle: Duration) -> ProviderStream {
-        self.event_stream(resp, model, idle)
+    fn decoder(&self) -> Box<dyn Decoder> {
+        self.stream_decoder()
     }
 }
 
@@ -309,7 +277,7 @@ impl OpenAiProvider {
         };
         let resp: ChatResponse = serde_json::from_slice(bytes).map_err(invalid)?;
         if let Some(detail) = resp.error {
-            return Err(self.scope.stream_error(detail, model));
+            return Err(self.scope.tag(stream_error(detail), model));
         }
         let choice = resp.choices.into_iter().next().ok_or_else(|| {
             self.scope.tag(
@@ -335,8 +303,15 @@ impl OpenAiProvider {
         {
             reasoning.push_str(&r);
         }
-        // A refusal is the answer's text when there is no content.
-        let content = content.or_else(|| wire.refusal.clone().filter(|_| tool_calls.is_empty()));
+        // A refusal is the answer's text when there is no content (null or empty).
+        let content = match content {
+            Some(c) if !c.is_empty() => Some(c),
+            empty => wire
+                .refusal
+                .clone()
+                .filter(|r| !r.is_empty() && tool_calls.is_empty())
+                .or(empty),
+        };
         let message = Message {
             role: Role::Assistant,
             content: content.map(Content::Text),
@@ -369,155 +344,146 @@ impl OpenAiProvider {
         })
     }
 
-    pub(crate) fn event_stream(
-        &self,
-        resp: reqwest::Response,
-        model: String,
-        idle: Duration,
-    ) -> ProviderStream {
-        self.events_from(resp.bytes_stream(), model, idle)
+    /// The stream decoder of this endpoint.
+    pub(crate) fn stream_decoder(&self) -> Box<dyn Decoder> {
+        Box::new(OpenAiDecoder {
+            acc: Accumulator::default(),
+            reasoning_outside_completion: self.reasoning_outside_completion,
+            chunks: 0,
+        })
     }
 
     /// Parses an SSE body given as chunks, exactly as if it had arrived over the wire (replay,
     /// tests: e.g. one byte per chunk).
-    pub fn replay_sse(
-        &self,
-        model: &str,
-        chunks: Vec<bytes::Bytes>,
-        idle: Duration,
-    ) -> ProviderStream {
-        self.events_from(
-            futures_util::stream::iter(chunks.into_iter().map(Ok)),
-            model.to_string(),
-            idle,
-        )
+    pub fn replay_sse(&self, model: &str, chunks: Vec<bytes::Bytes>) -> ProviderStream {
+        super::replay(self, model, chunks)
     }
+}
 
-    fn events_from<S>(&self, bytes: S, model: String, idle: Duration) -> ProviderStream
-    where
-        S: futures_util::Stream<Item = std::result::Result<bytes::Bytes, reqwest::Error>>
-            + Send
-            + Unpin
-            + 'static,
-    {
-        let provider = self.scope.clone();
-        let reasoning_outside_completion = self.reasoning_outside_completion;
-        Box::pin(async_stream::stream! {
-            let mut events = Box::pin(sse_events(bytes));
-            let mut acc = Accumulator::default();
-            let mut chunks = 0usize;
-            loop {
-                let next = match tokio::time::timeout(idle, events.next()).await {
-                    Ok(n) => n,
-                    Err(_) => {
-                        yield Err(provider.tag(Error::new(ErrorKind::Timeout, format!(
-                            "the stream stalled: no data for {:.1}s after {chunks} chunks", idle.as_secs_f64())), &model));
-                        return;
-                    }
-                };
-                let ev = match next {
-                    Some(Ok(ev)) => ev,
-                    Some(Err(e)) => {
-                        let mut err = provider.tag(transport_error(&e), &model);
-                        err.kind = ErrorKind::Connection;
-                        err.message = format!("the stream was cut after {chunks} chunks: {}", err.message);
-                        yield Err(err);
-                        return;
-                    }
-                    None => {
-                        // End of body without [DONE]: complete if the provider said why it finished.
-                        if acc.finish_reason.is_some() {
-                            yield Ok(ProviderEvent::Done(Box::new(acc.finish())));
-                        } else {
-                            yield Err(provider.tag(Error::new(ErrorKind::Connection, format!(
-                                "the stream ended after {chunks} chunks without a finish reason or [DONE]")), &model));
-                        }
-                        return;
-                    }
-                };
-                if ev.event == "error" {
-                    let detail = serde_json::from_str::<ErrorBody>(&ev.data).ok().and_then(|b| b.error)
-                        .unwrap_or(ErrorDetail { message: Some(Value::String(ev.data.clone())), kind: None, code: None, status_code: None });
-                    yield Err(provider.stream_error(detail, &model));
-                    return;
-                }
-                let data = ev.data.trim();
-                if data == "[DONE]" {
-                    if acc.finish_reason.is_some() || !acc.text.is_empty() || !acc.tool_calls.is_empty() {
-                        yield Ok(ProviderEvent::Done(Box::new(acc.finish())));
-                    } else {
-                        yield Err(provider.tag(Error::new(ErrorKind::InvalidResponse,
-                            "the stream ended with [DONE] before any output"), &model));
-                    }
-                    return;
-                }
-                if data.is_empty() {
-                    continue;
-                }
-                chunks += 1;
-                let chunk: ChatChunk = match serde_json::from_str(data) {
-                    Ok(c) => c,
-                    Err(e) => {
-                        let snippet: String = data.chars().take(80).collect();
-                        yield Err(provider.tag(Error::new(ErrorKind::InvalidResponse, format!(
-                            "malformed stream chunk #{chunks} ({e}): {snippet}")), &model));
-                        return;
-                    }
-                };
-                if let Some(detail) = chunk.error {
-                    yield Err(provider.stream_error(detail, &model));
-                    return;
-                }
-                if acc.response_id.is_none() { acc.response_id = chunk.id.filter(|s| !s.is_empty()); }
-                if acc.provider_model.is_none() { acc.provider_model = chunk.model.filter(|s| !s.is_empty()); }
-                let usage_seen = chunk.usage.is_some();
-                if let Some(u) = chunk.usage { acc.usage = Some(u.normalize(reasoning_outside_completion)); }
-                for choice in chunk.choices {
-                    if choice.index != 0 { continue; } // n > 1 is not modelled: first choice only
-                    let delta = choice.delta;
-                    // Magistral sends content as typed parts: thinking parts are reasoning.
-                    let (content, thinking) = match delta.content {
-                        Some(c) => c.split(),
-                        None => (String::new(), String::new()),
-                    };
-                    if !thinking.is_empty() {
-                        acc.reasoning.push_str(&thinking);
-                        yield Ok(ProviderEvent::ReasoningDelta(thinking));
-                    }
-                    if !content.is_empty() {
-                        acc.text.push_str(&content);
-                        yield Ok(ProviderEvent::TextDelta(content));
-                    }
-                    if let Some(text) = delta.refusal.filter(|t| !t.is_empty()) {
-                        acc.text.push_str(&text);
-                        yield Ok(ProviderEvent::TextDelta(text));
-                    }
-                    for text in [delta.reasoning_content, delta.reasoning].into_iter().flatten() {
-                        if !text.is_empty() {
-                            acc.reasoning.push_str(&text);
-                            yield Ok(ProviderEvent::ReasoningDelta(text));
-                        }
-                    }
-                    for (pos, tc) in delta.tool_calls.into_iter().enumerate() {
-                        let index = tc.index.unwrap_or(pos as u32);
-                        let (name, arguments) = match tc.function {
-                            Some(f) => (f.name, f.arguments.unwrap_or_default()),
-                            None => (None, String::new()),
-                        };
-                        yield Ok(acc.tool_call_delta(index, tc.id, name, arguments));
-                    }
-                    if let Some(fr) = choice.finish_reason {
-                        acc.finish_reason = Some(FinishReason::from_openai(&fr));
-                    }
-                }
-                // With include_usage the usage chunk is the last one before [DONE]: finish now
-                // rather than wait for a [DONE] that a server may never send.
-                if usage_seen && acc.finish_reason.is_some() {
-                    yield Ok(ProviderEvent::Done(Box::new(acc.finish())));
-                    return;
+/// The OpenAI chat-completions stream: `data:` chunks with `choices[].delta`, tool-call deltas by
+/// index, usage in a last chunk (with `stream_options.include_usage`), `[DONE]` at the end.
+pub(crate) struct OpenAiDecoder {
+    acc: Accumulator,
+    reasoning_outside_completion: bool,
+    chunks: usize,
+}
+
+impl Decoder for OpenAiDecoder {
+    fn event(&mut self, ev: SseEvent, out: &mut Vec<ProviderEvent>) -> Result<Option<Completion>> {
+        let acc = &mut self.acc;
+        if ev.event == "error" {
+            let detail = serde_json::from_str::<ErrorBody>(&ev.data)
+                .ok()
+                .and_then(|b| b.error)
+                .unwrap_or(ErrorDetail {
+                    message: Some(Value::String(ev.data.clone())),
+                    kind: None,
+                    code: None,
+                    status_code: None,
+                });
+            return Err(stream_error(detail));
+        }
+        let data = ev.data.trim();
+        if data == "[DONE]" {
+            if acc.finish_reason.is_some() || !acc.text.is_empty() || !acc.tool_calls.is_empty() {
+                return Ok(Some(std::mem::take(acc).finish()));
+            }
+            return Err(Error::new(
+                ErrorKind::InvalidResponse,
+                "the stream ended with [DONE] before any output",
+            ));
+        }
+        if data.is_empty() {
+            return Ok(None);
+        }
+        self.chunks += 1;
+        let chunk: ChatChunk = serde_json::from_str(data).map_err(|e| {
+            let snippet: String = data.chars().take(80).collect();
+            Error::new(
+                ErrorKind::InvalidResponse,
+                format!("malformed stream chunk #{} ({e}): {snippet}", self.chunks),
+            )
+        })?;
+        if let Some(detail) = chunk.error {
+            return Err(stream_error(detail));
+        }
+        if acc.response_id.is_none() {
+            acc.response_id = chunk.id.filter(|s| !s.is_empty());
+        }
+        if acc.provider_model.is_none() {
+            acc.provider_model = chunk.model.filter(|s| !s.is_empty());
+        }
+        let usage_seen = chunk.usage.is_some();
+        if let Some(u) = chunk.usage {
+            acc.usage = Some(u.normalize(self.reasoning_outside_completion));
+        }
+        for choice in chunk.choices {
+            if choice.index != 0 {
+                continue; // n > 1 is not modelled: first choice only
+            }
+            let delta = choice.delta;
+            // Magistral sends content as typed parts: thinking parts are reasoning.
+            let (content, thinking) = match delta.content {
+                Some(c) => c.split(),
+                None => (String::new(), String::new()),
+            };
+            if !thinking.is_empty() {
+                acc.reasoning.push_str(&thinking);
+                out.push(ProviderEvent::ReasoningDelta(thinking));
+            }
+            if !content.is_empty() {
+                acc.text.push_str(&content);
+                out.push(ProviderEvent::TextDelta(content));
+            }
+            if let Some(text) = delta.refusal.filter(|t| !t.is_empty()) {
+                // A refusal is the answer's text (and the message's `refusal`).
+                acc.text.push_str(&text);
+                acc.refusal.push_str(&text);
+                out.push(ProviderEvent::TextDelta(text));
+            }
+            for text in [delta.reasoning_content, delta.reasoning]
+                .into_iter()
+                .flatten()
+            {
+                if !text.is_empty() {
+                    acc.reasoning.push_str(&text);
+                    out.push(ProviderEvent::ReasoningDelta(text));
                 }
             }
-        })
+            for (pos, tc) in delta.tool_calls.into_iter().enumerate() {
+                let index = tc.index.unwrap_or(pos as u32);
+                let (name, arguments) = match tc.function {
+                    Some(f) => (f.name, f.arguments.unwrap_or_default()),
+                    None => (None, String::new()),
+                };
+                out.push(acc.tool_call_delta(index, tc.id, name, arguments));
+            }
+            if let Some(fr) = choice.finish_reason {
+                acc.finish_reason = Some(FinishReason::from_openai(&fr));
+            }
+        }
+        // With include_usage the usage chunk is the last one before [DONE]: finish now rather
+        // than wait for a [DONE] that a server may never send.
+        if usage_seen && acc.finish_reason.is_some() {
+            return Ok(Some(std::mem::take(acc).finish()));
+        }
+        Ok(None)
+    }
+
+    fn end(&mut self) -> Option<Completion> {
+        // End of body without [DONE]: complete if the provider said why it finished.
+        self.acc
+            .finish_reason
+            .is_some()
+            .then(|| std::mem::take(&mut self.acc).finish())
+    }
+
+    fn usage(&self) -> Option<Usage> {
+        self.acc.usage.clone()
+    }
+
+    fn end_marker(&self) -> &'static str {
+        "a finish reason or [DONE]"
     }
 }
 
@@ -817,6 +783,7 @@ impl WireUsage {
             cache_write_tokens: p.cache_write_tokens.unwrap_or(0),
             reasoning_tokens: reasoning,
             cost_usd,
+            source: UsageSource::Reported,
         }
     }
 }

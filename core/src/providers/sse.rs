@@ -1,8 +1,6 @@
 //! A Server-Sent Events reader that follows the WHATWG spec: LF, CRLF and CR line ends, comment
 //! lines, multi-line `data:`, `event:` names, and events split across network reads at any byte
 //! (including between the CR and LF of one line end, and inside a UTF-8 sequence).
-use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
 
 /// One dispatched event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -109,41 +107,6 @@ impl SseDecoder {
             id: self.id.clone(),
         });
         self.has_data = false;
-    }
-}
-
-/// Turns a byte stream into a stream of SSE events. Transport errors are passed through; the end
-/// of input dispatches a last unterminated event.
-pub fn sse_events<S, E>(bytes: S) -> impl Stream<Item = Result<SseEvent, E>> + Send
-where
-    S: Stream<Item = Result<Bytes, E>> + Send + Unpin,
-    E: Send,
-{
-    async_stream::stream! {
-        let mut bytes = bytes;
-        let mut decoder = SseDecoder::new();
-        let mut out = Vec::new();
-        loop {
-            match bytes.next().await {
-                Some(Ok(chunk)) => {
-                    decoder.feed(&chunk, &mut out);
-                    for ev in out.drain(..) {
-                        yield Ok(ev);
-                    }
-                }
-                Some(Err(e)) => {
-                    yield Err(e);
-                    return;
-                }
-                None => {
-                    decoder.finish(&mut out);
-                    for ev in out.drain(..) {
-                        yield Ok(ev);
-                    }
-                    return;
-                }
-            }
-        }
     }
 }
 

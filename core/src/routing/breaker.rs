@@ -2,7 +2,9 @@
 //! traffic away for a cooldown, then let one probe through (half-open) and close on its success.
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use tokio::time::Instant;
 
 use serde::Serialize;
 

@@ -59,6 +59,19 @@ pub struct Params {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(alias = "timeoutMs")]
     pub timeout_ms: Option<u64>,
+    /// First-token deadline of this call's attempts in milliseconds (overrides target, route and
+    /// policy).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "firstTokenTimeoutMs")]
+    pub first_token_timeout_ms: Option<u64>,
+    /// Stream-idle deadline of this call's attempts in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "streamIdleTimeoutMs")]
+    pub stream_idle_timeout_ms: Option<u64>,
+    /// Cap on each attempt of this call in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(alias = "attemptTimeoutMs")]
+    pub attempt_timeout_ms: Option<u64>,
     /// Keep the provider's raw response body on the Response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(alias = "includeRaw")]

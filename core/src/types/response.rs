@@ -68,8 +68,18 @@ pub struct Attempt {
     pub latency_ms: f64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttft_ms: Option<f64>,
-    /// Tokens the attempt consumed (what the provider reported, even for a failed stream).
+    /// Tokens the attempt consumed: what the provider reported (for a failed or cancelled
+    /// stream, what it had reported so far), with `usage.source` saying how certain that is.
     pub usage: Usage,
+    /// 1-based number of the attempt within its call.
+    #[serde(default)]
+    pub number: u32,
+    /// Started as a hedge's backup request.
+    #[serde(default)]
+    pub hedge: bool,
+    /// Made on a target other than the call's first (a fallback).
+    #[serde(default)]
+    pub fallback: bool,
 }
 
 /// The result of a successful call.
