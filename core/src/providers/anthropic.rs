@@ -112,7 +112,7 @@ impl AnthropicProvider {
 
 /// Reads Anthropic's error body `{"type": "error", "error": {"type", "message"}}`. A body with an
 /// OpenAI-style `code` or `param` is left to the OpenAI reader (a proxy in front).
-fn read_error(body: &[u8], by_status: ErrorKind) -> Option<ErrorReading> {
+pub(crate) fn read_error(body: &[u8], by_status: ErrorKind) -> Option<ErrorReading> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let e = v.get("error")?;
     if e.get("code").is_some() || e.get("param").is_some() {

@@ -111,7 +111,7 @@ impl GeminiProvider {
 
 /// Reads Gemini's error body `{"error": {"code", "message", "status", "details"}}` (Vertex: in an
 /// array). A body without Gemini's `status` is left to the OpenAI reader (a proxy in front).
-fn read_error(body: &[u8], by_status: ErrorKind) -> Option<ErrorReading> {
+pub(crate) fn read_error(body: &[u8], by_status: ErrorKind) -> Option<ErrorReading> {
     let detail = parse_error_body(body).filter(|d| d.status.is_some())?;
     let e = detail.to_error(by_status);
     Some(ErrorReading {

@@ -306,6 +306,90 @@ mod tests {
     use super::*;
     use reqwest::header::HeaderValue;
 
+    fn failure(status: u16, body: &str) -> HttpFailure {
+        HttpFailure {
+            status,
+            headers: HeaderMap::new(),
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    #[test]
+    fn every_format_reads_what_servers_really_send() {
+        use crate::providers::{anthropic, gemini, mistral, openai};
+        let scope = Scope {
+            name: "p".into(),
+            api_key: Some("sk-secret-key-123".into()),
+        };
+        let readers: [(&str, ReadError); 4] = [
+            ("openai", openai::read_error),
+            ("anthropic", anthropic::read_error),
+            ("gemini", gemini::read_error),
+            ("mistral", mistral::read_error),
+        ];
+        // An OpenAI-shaped body (a proxy in front of any endpoint) is read for its message and
+        // code; a generic invalid_request_error whose message names the context window is one.
+        let proxy = r#"{"error":{"message":"litellm.ContextWindowExceededError: prompt is 210000 tokens","type":"invalid_request_error","param":null,"code":"bad_request"}}"#;
+        let filter = r#"{"error":{"message":"The response was filtered due to the prompt triggering Azure OpenAI's content management policy.","type":null,"param":"prompt","code":"400"}}"#;
+        for (name, read) in readers {
+            let e = http_error(&scope, &failure(400, proxy), "m", read);
+            assert_eq!(
+                e.kind,
+                ErrorKind::ContextWindowExceeded,
+                "{name}: {}",
+                e.message
+            );
+            assert!(e.message.contains("ContextWindowExceededError"), "{name}");
+            assert_eq!(e.provider_code.as_deref(), Some("bad_request"), "{name}");
+            let e = http_error(&scope, &failure(400, filter), "m", read);
+            assert_eq!(e.kind, ErrorKind::ContentFiltered, "{name}: {}", e.message);
+            // Unreadable bodies keep the status's meaning and an excerpt.
+            let e = http_error(
+                &scope,
+                &failure(503, "<html>upstream sk-secret-key-123 down</html>"),
+                "m",
+                read,
+            );
+            assert_eq!(e.kind, ErrorKind::Overloaded, "{name}");
+            assert!(
+                e.message.contains("upstream") && !e.message.contains("sk-secret-key-123"),
+                "{name}: {}",
+                e.message
+            );
+        }
+        // Native bodies whose message says it (Anthropic, Gemini, Mistral wording).
+        let e = http_error(
+            &scope,
+            &failure(
+                400,
+                r#"{"type":"error","error":{"type":"invalid_request_error","message":"input length and `max_tokens` exceed context limit"}}"#,
+            ),
+            "m",
+            anthropic::read_error,
+        );
+        assert_eq!(e.kind, ErrorKind::ContextWindowExceeded);
+        let e = http_error(
+            &scope,
+            &failure(
+                400,
+                r#"{"error":{"code":400,"message":"The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).","status":"INVALID_ARGUMENT"}}"#,
+            ),
+            "m",
+            gemini::read_error,
+        );
+        assert_eq!(e.kind, ErrorKind::ContextWindowExceeded);
+        let e = http_error(
+            &scope,
+            &failure(
+                400,
+                r#"{"object":"error","message":"Prompt contains 40000 tokens, too large for model with 32768 maximum context length","type":"invalid_request_error","param":null,"code":null}"#,
+            ),
+            "m",
+            mistral::read_error,
+        );
+        assert_eq!(e.kind, ErrorKind::ContextWindowExceeded);
+    }
+
     #[test]
     fn messages_refine_rejected_requests_only() {
         use ErrorKind::*;

@@ -61,7 +61,7 @@ impl MistralProvider {
 /// Reads Mistral's error bodies: `{"object":"error","message","type","param","code"}`,
 /// `{"message":"Unauthorized"}`, `{"detail":"Not Found"}` (422: `detail` is a list). An
 /// OpenAI-shaped `{"error": ...}` body is left to the OpenAI reader.
-fn read_error(body: &[u8], by_status: ErrorKind) -> Option<ErrorReading> {
+pub(crate) fn read_error(body: &[u8], by_status: ErrorKind) -> Option<ErrorReading> {
     let Ok(Value::Object(o)) = serde_json::from_slice::<Value>(body) else {
         return None;
     };

@@ -221,22 +221,30 @@ impl RouteRun {
         e
     }
 
-    /// "route `chat`, 3 attempts: p/a rate_limited (HTTP 429) x2; p/b server (HTTP 500): boom",
-    /// for more than one attempt; each message is cut to a short excerpt.
+    /// "route `chat`, 3 attempts: p/a rate_limited (HTTP 429) x2: <message>; p/b server (HTTP
+    /// 500): <message>", for more than one attempt; each message is cut to a short excerpt.
     fn summary(&self) -> Option<String> {
         let tried: Vec<&(String, Error)> =
             self.errors.iter().filter(|(m, _)| !m.is_empty()).collect();
         if tried.len() < 2 {
             return None;
         }
+        // Grouped by target, kind and status (messages differ by request ids and the like): the
+        // first message of each group stands for it.
         let mut groups: Vec<(&str, ErrorKind, Option<u16>, String, usize)> = Vec::new();
         for (model, e) in &tried {
-            let message = excerpt(&e.message, 120);
-            match groups.iter_mut().find(|g| {
-                g.0 == model.as_str() && g.1 == e.kind && g.2 == e.status && g.3 == message
-            }) {
+            match groups
+                .iter_mut()
+                .find(|g| g.0 == model.as_str() && g.1 == e.kind && g.2 == e.status)
+            {
                 Some(g) => g.4 += 1,
-                None => groups.push((model.as_str(), e.kind, e.status, message, 1)),
+                None => groups.push((
+                    model.as_str(),
+                    e.kind,
+                    e.status,
+                    excerpt(&e.message, 120),
+                    1,
+                )),
             }
         }
         let mut out = String::new();
