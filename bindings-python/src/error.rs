@@ -28,7 +28,7 @@ fn build(py: Python<'_>, e: &Error) -> Result<PyErr, PyErr> {
     kwargs.set_item("provider", e.provider.as_deref())?;
     kwargs.set_item("model", e.model.as_deref())?;
     kwargs.set_item("status_code", e.status)?;
-    kwargs.set_item("retry_after", e.retry_after.map(|d| d.as_secs_f64()))?;
+    kwargs.set_item("retry_after_s", e.retry_after.map(|d| d.as_secs_f64()))?;
     kwargs.set_item("request_id", e.request_id.as_deref())?;
     kwargs.set_item("provider_code", e.provider_code.as_deref())?;
     let attempts = PyList::empty(py);

@@ -36,6 +36,16 @@ fn parse_tool_arguments(py: Python<'_>, arguments: String) -> PyResult<Py<PyAny>
     }
 }
 
+/// The core's error kinds with their class names, `[(kind, class_name), ...]`: the one list the
+/// Python exception classes must match (a test checks it).
+#[pyfunction]
+fn _error_classes() -> Vec<(&'static str, &'static str)> {
+    polyfuse_core::ErrorKind::ALL
+        .iter()
+        .map(|k| (k.as_str(), k.class_name()))
+        .collect()
+}
+
 /// Reports `exc` through `sys.unraisablehook` (used for exceptions raised by usage callbacks).
 #[pyfunction]
 #[pyo3(signature = (exc, obj=None))]
@@ -50,6 +60,7 @@ fn _polyfuse(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(response_to_openai, m)?)?;
     m.add_function(wrap_pyfunction!(parse_tool_arguments, m)?)?;
     m.add_function(wrap_pyfunction!(_report_unraisable, m)?)?;
+    m.add_function(wrap_pyfunction!(_error_classes, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_child, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

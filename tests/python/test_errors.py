@@ -126,3 +126,23 @@ def test_internal_error_is_also_a_runtime_error() -> None:
     err = _from_native("polyfuse internal error (Rust panic): boom", kind="internal", message="boom")
     assert isinstance(err, polyfuse.InternalError) and isinstance(err, RuntimeError)
     assert isinstance(err, polyfuse.PolyfuseError) and err.kind == "internal"
+
+
+def test_error_classes_are_the_cores() -> None:
+    # One class per core error kind, named as the core names it (the same names as in Node).
+    from polyfuse import _polyfuse, exceptions
+
+    kinds = _polyfuse._error_classes()
+    assert len(kinds) == len(exceptions._BY_KIND)
+    for kind, name in kinds:
+        cls = getattr(polyfuse, name)
+        assert cls is exceptions._BY_KIND[kind], (kind, name)
+        assert cls.kind == kind and issubclass(cls, polyfuse.PolyfuseError)
+
+
+@pytest.mark.asyncio
+async def test_retry_after_names_its_unit(config: Dict[str, Any]) -> None:
+    with pytest.raises(polyfuse.RateLimitError) as info:
+        await polyfuse.Client(config).complete(f"{MODEL};status=429;retry_after=3", "hi", timeout_ms=2500)
+    assert info.value.retry_after_s == 3.0
+    assert info.value.retry_after == 3.0

@@ -1,10 +1,10 @@
 """Type stubs of the native module (``bindings-python/src``). Use the ``polyfuse`` package instead:
 these are its building blocks, and their results are plain dicts in the core's serde shapes."""
 
-from typing import Any, Callable, Dict, List, Optional, final
+from typing import Any, Callable, Dict, List, Optional, final, Tuple
 
 __version__: str
-__all__ = ["_Client", "_EventStream", "response_to_openai", "parse_tool_arguments", "_report_unraisable", "_shutdown", "_after_fork_child", "__version__"]
+__all__ = ["_Client", "_EventStream", "response_to_openai", "parse_tool_arguments", "_report_unraisable", "_error_classes", "_shutdown", "_after_fork_child", "__version__"]
 
 @final
 class _Client:
@@ -31,5 +31,6 @@ class _EventStream:
 def response_to_openai(response: Dict[str, Any]) -> Dict[str, Any]: ...
 def parse_tool_arguments(arguments: str) -> Any: ...
 def _report_unraisable(exc: BaseException, obj: Optional[object] = None) -> None: ...
+def _error_classes() -> List[Tuple[str, str]]: ...
 def _shutdown(timeout: float = 2.0) -> None: ...
 def _after_fork_child() -> None: ...

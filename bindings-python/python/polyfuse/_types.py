@@ -9,7 +9,11 @@ from typing import Any, Dict, List, Literal, Mapping, Optional, Union
 
 from . import _polyfuse as _native
 
+UsageSource = Literal["reported", "estimated", "unknown", "none"]
+"""Where a :class:`Usage`'s figures come from."""
+
 __all__ = [
+    "UsageSource",
     "Usage",
     "Attempt",
     "ToolCall",
@@ -27,7 +31,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Usage:
-    """Token counts with one meaning for every provider."""
+    """Token counts with one meaning for every provider (all figures come from the core)."""
 
     input_tokens: int = 0
     """All input tokens, cached ones included."""
@@ -37,11 +41,14 @@ class Usage:
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
     cost_usd: Optional[float] = None
-    """Cost in USD, when known."""
-
-    @property
-    def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
+    """Cost in USD, when known (never a made-up 0)."""
+    total_tokens: int = 0
+    """``input_tokens + output_tokens``."""
+    source: UsageSource = "unknown"
+    """Where the figures come from: ``"reported"`` by the provider, ``"estimated"`` by polyfuse
+    (the provider reported none for a completed answer), ``"unknown"`` (nothing reported for an
+    exchange that may have used tokens: the figures are 0 and mean unknown), or ``"none"``
+    (nothing was consumed: the attempt was rejected before generation)."""
 
     @classmethod
     def _from_dict(cls, d: Mapping[str, Any]) -> "Usage":
@@ -52,6 +59,8 @@ class Usage:
             d.get("cache_write_tokens", 0),
             d.get("reasoning_tokens", 0),
             d.get("cost_usd"),
+            d.get("total_tokens", 0),
+            d.get("source", "unknown"),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -61,6 +70,8 @@ class Usage:
             "cached_input_tokens": self.cached_input_tokens,
             "cache_write_tokens": self.cache_write_tokens,
             "reasoning_tokens": self.reasoning_tokens,
+            "total_tokens": self.total_tokens,
+            "source": self.source,
         }
         if self.cost_usd is not None:
             d["cost_usd"] = self.cost_usd
@@ -81,6 +92,12 @@ class Attempt:
     error_message: Optional[str] = None
     status: Optional[int] = None
     ttft_ms: Optional[float] = None
+    number: int = 0
+    """1-based number of the attempt within its call."""
+    hedge: bool = False
+    """Started as a hedge's backup request."""
+    fallback: bool = False
+    """Made on a target other than the call's first."""
 
     @classmethod
     def _from_dict(cls, d: Mapping[str, Any]) -> "Attempt":
@@ -94,6 +111,9 @@ class Attempt:
             error_message=d.get("error_message"),
             status=d.get("status"),
             ttft_ms=d.get("ttft_ms"),
+            number=d.get("number", 0),
+            hedge=d.get("hedge", False),
+            fallback=d.get("fallback", False),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -103,6 +123,9 @@ class Attempt:
             "outcome": self.outcome,
             "latency_ms": self.latency_ms,
             "usage": self.usage.to_dict(),
+            "number": self.number,
+            "hedge": self.hedge,
+            "fallback": self.fallback,
         }
         for k in ("error_kind", "error_message", "status", "ttft_ms"):
             v = getattr(self, k)

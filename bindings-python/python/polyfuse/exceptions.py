@@ -1,7 +1,9 @@
 """polyfuse's exceptions: one base class, :class:`PolyfuseError`, and one subclass per error kind.
 
 Every error carries ``kind``, ``message``, ``provider``, ``model``, ``status_code``,
-``retry_after`` (seconds), ``request_id``, ``provider_code`` and ``attempts``. Messages come from
+``retry_after_s`` (seconds; ``retry_after`` is the same value), ``request_id``, ``provider_code``
+and ``attempts``. The classes are those of the core's error kinds (``_polyfuse._error_classes()``),
+the same names as in the Node package. Messages come from
 the Rust core, which removes API keys from them; nothing here adds configuration to a message.
 Errors pickle (``args`` holds the message, the attributes travel in ``__dict__``).
 """
@@ -43,7 +45,8 @@ class PolyfuseError(Exception):
     provider: Optional[str]
     model: Optional[str]
     status_code: Optional[int]
-    retry_after: Optional[float]
+    retry_after_s: Optional[float]
+    """How long the provider asked to wait before retrying, in seconds."""
     request_id: Optional[str]
     provider_code: Optional[str]
     attempts: List[Attempt]
@@ -56,10 +59,11 @@ class PolyfuseError(Exception):
         provider: Optional[str] = None,
         model: Optional[str] = None,
         status_code: Optional[int] = None,
-        retry_after: Optional[float] = None,
+        retry_after_s: Optional[float] = None,
         request_id: Optional[str] = None,
         provider_code: Optional[str] = None,
         attempts: Optional[Sequence[Union[Attempt, Mapping[str, Any]]]] = None,
+        retry_after: Optional[float] = None,
     ) -> None:
         super().__init__(*args)
         if kind is not None:
@@ -68,10 +72,15 @@ class PolyfuseError(Exception):
         self.provider = provider
         self.model = model
         self.status_code = status_code
-        self.retry_after = retry_after
+        self.retry_after_s = retry_after_s if retry_after_s is not None else retry_after
         self.request_id = request_id
         self.provider_code = provider_code
         self.attempts = [a if isinstance(a, Attempt) else Attempt._from_dict(a) for a in (attempts or [])]
+
+    @property
+    def retry_after(self) -> Optional[float]:
+        """``retry_after_s`` (seconds), under its earlier name."""
+        return self.retry_after_s
 
     def __reduce__(self) -> Any:
         return (_restore, (type(self), self.args, self.__dict__))
@@ -85,7 +94,7 @@ def _restore(cls: Type[PolyfuseError], args: Tuple[Any, ...], state: Dict[str, A
 
 
 class RateLimitError(PolyfuseError):
-    """The provider rate-limited the call (429); see ``retry_after``."""
+    """The provider rate-limited the call (429); see ``retry_after_s``."""
 
     kind = "rate_limited"
 

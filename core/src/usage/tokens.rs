@@ -44,8 +44,9 @@ impl UsageSource {
     }
 }
 
-/// Token counts with one meaning for every provider.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+/// Token counts with one meaning for every provider. Serialized with the derived `total_tokens`
+/// too, so every binding shows the core's figure.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct Usage {
     /// All input tokens, cached ones included.
     pub input_tokens: u64,
@@ -146,6 +147,24 @@ impl Usage {
     }
 }
 
+impl Serialize for Usage {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Usage", 8)?;
+        s.serialize_field("input_tokens", &self.input_tokens)?;
+        s.serialize_field("output_tokens", &self.output_tokens)?;
+        s.serialize_field("cached_input_tokens", &self.cached_input_tokens)?;
+        s.serialize_field("cache_write_tokens", &self.cache_write_tokens)?;
+        s.serialize_field("reasoning_tokens", &self.reasoning_tokens)?;
+        s.serialize_field("total_tokens", &self.total_tokens())?;
+        if let Some(c) = self.cost_usd {
+            s.serialize_field("cost_usd", &c)?;
+        }
+        s.serialize_field("source", &self.source)?;
+        s.end()
+    }
+}
+
 fn tokens(chars: usize) -> usize {
     chars.div_ceil(4)
 }
@@ -153,6 +172,22 @@ fn tokens(chars: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn serialized_with_the_derived_total() {
+        let u = Usage {
+            input_tokens: 3,
+            output_tokens: 4,
+            source: UsageSource::Reported,
+            ..Usage::default()
+        };
+        let v = serde_json::to_value(&u).unwrap();
+        assert_eq!(v["total_tokens"], 7);
+        assert_eq!(v["source"], "reported");
+        assert!(v.get("cost_usd").is_none());
+        let back: Usage = serde_json::from_value(v).unwrap();
+        assert_eq!(back, u);
+    }
 
     #[test]
     fn sums_saturate_and_keep_the_least_certain_source() {
