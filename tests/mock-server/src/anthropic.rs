@@ -214,6 +214,8 @@ pub(crate) async fn respond(
                 )
                 .raw(),
         )],
+        // The API's own keep-alive is the `ping` event.
+        keepalive: PING.to_vec(),
         ..StreamPlan::default()
     };
     let start_message = Obj::new()

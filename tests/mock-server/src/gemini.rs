@@ -260,6 +260,7 @@ pub(crate) async fn respond(
             "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
             None,
         ))],
+        keepalive: KEEPALIVE.to_vec(),
         ..StreamPlan::default()
     };
     for (parts, done) in &chunks {
@@ -361,6 +362,10 @@ fn raw_bytes(bytes: Vec<u8>) -> Raw {
     serde_json::value::RawValue::from_string(String::from_utf8(bytes).unwrap_or_default())
         .unwrap_or_else(|_| crate::json::null())
 }
+
+/// The `keepalive_ms` event: an SSE comment, CRLF-framed like the rest of the stream (not
+/// recorded: the API is not seen sending keep-alives).
+const KEEPALIVE: &[u8] = b": keep-alive\r\n\r\n";
 
 /// `data: <json>\r\n\r\n`: the real API frames events with CRLF.
 fn frame(json: &[u8]) -> Vec<u8> {

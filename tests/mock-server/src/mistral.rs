@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::answer::{self, Ids, Tokens};
 use crate::json::{null, Obj, Raw};
-use crate::openai::{frame, Answer, ErrorObject, DONE};
+use crate::openai::{frame, Answer, ErrorObject, DONE, KEEPALIVE};
 use crate::play::StreamPlan;
 use crate::script::{ErrorKind, Script};
 
@@ -216,6 +216,7 @@ pub(crate) fn stream(answer: &Answer<'_>, script: &Script) -> StreamPlan {
             "internal_server_error",
             None,
         ))],
+        keepalive: KEEPALIVE.to_vec(),
         ..StreamPlan::default()
     };
     plan.head.push(chunk(

@@ -15,7 +15,7 @@ use std::time::Instant;
 use serde_json::Value;
 
 pub(crate) use errors::ErrorObject;
-pub(crate) use wire::{frame, DONE};
+pub(crate) use wire::{frame, DONE, KEEPALIVE};
 
 use crate::answer::{self, Ids, PlannedCall, Tokens};
 use crate::http::{Conn, Request};

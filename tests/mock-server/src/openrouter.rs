@@ -14,7 +14,8 @@ use crate::openai::{frame, Answer, DONE};
 use crate::play::StreamPlan;
 use crate::script::{ErrorKind, Script};
 
-/// The keep-alive comment OpenRouter sends while it waits for the upstream provider.
+/// The keep-alive comment OpenRouter sends while it waits for the upstream provider (also what
+/// `keepalive_ms` sends).
 pub const PROCESSING: &[u8] = b": OPENROUTER PROCESSING\n\n";
 
 /// How many processing comments precede the first chunk.
@@ -264,6 +265,7 @@ pub(crate) fn stream(answer: &Answer<'_>, script: &Script) -> StreamPlan {
                     .raw(),
             )),
         )],
+        keepalive: PROCESSING.to_vec(),
         ..StreamPlan::default()
     };
     plan.head = vec![PROCESSING.to_vec(); PROCESSING_COMMENTS];

@@ -133,6 +133,9 @@ pub struct Script {
     pub ttft: Duration,
     pub chunks: Option<usize>,
     pub chunk_delay: Duration,
+    /// `keepalive_ms`: send the format's keep-alive event this often during the stream's
+    /// `ttft_ms` and `chunk_delay_ms` waits.
+    pub keepalive: Option<Duration>,
     pub status: Option<u16>,
     pub error: Option<ErrorKind>,
     pub retry_after: Option<String>,
@@ -201,6 +204,9 @@ impl Script {
             "ttft_ms" => self.ttft = ms(key, v)?,
             "chunks" => self.chunks = Some(positive(key, v)?),
             "chunk_delay_ms" => self.chunk_delay = ms(key, v)?,
+            "keepalive_ms" => {
+                self.keepalive = Some(Duration::from_millis(positive(key, v)? as u64))
+            }
             "status" => {
                 let status: u16 = num(key, v)?;
                 if !(400..=599).contains(&status) {

@@ -69,6 +69,7 @@ pub(super) fn stream_plan(
         done: Some(DONE.to_vec()),
         malformed: b"data: {\"id\": broken-json\n\n".to_vec(),
         error: vec![frame(&ErrorObject::mid_stream().to_body())],
+        keepalive: KEEPALIVE.to_vec(),
         ..StreamPlan::default()
     };
     match &answer.calls {
@@ -376,6 +377,10 @@ impl Chunks<'_> {
         frame(&serde_json::to_vec(&chunk).unwrap_or_default())
     }
 }
+
+/// The keep-alive of OpenAI-compatible streams (`keepalive_ms`): an SSE comment line, which
+/// SSE parsers skip.
+pub(crate) const KEEPALIVE: &[u8] = b": keep-alive\n\n";
 
 /// `data: <json>\n\n`.
 pub(crate) fn frame(json: &[u8]) -> Vec<u8> {
