@@ -115,7 +115,8 @@ pub(crate) async fn respond(
     };
 
     let key = script.key.clone().unwrap_or_else(|| model_full.to_owned());
-    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+    // `json_stream=1`: a streaming request gets the non-streaming JSON body.
+    let stream = body.get("stream").and_then(Value::as_bool) == Some(true) && !script.json_stream;
     let script = match play::gate(conn, &state.recorder, script, &key, stream, default_status).await
     {
         Gate::Done(outcome) => return outcome,

@@ -141,7 +141,8 @@ pub(crate) async fn respond(
     };
 
     let key = script.key.clone().unwrap_or_else(|| model_full.clone());
-    let stream = method == Method::StreamGenerateContent;
+    // `json_stream=1`: streamGenerateContent gets generateContent's JSON body.
+    let stream = method == Method::StreamGenerateContent && !script.json_stream;
     let sse = req.query.split('&').any(|kv| kv == "alt=sse");
     let script = match play::gate(
         conn,

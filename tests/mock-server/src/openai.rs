@@ -209,7 +209,8 @@ pub(crate) async fn respond(
 
     // `fail_times=N`: only the first N requests carrying this key get the faults.
     let key = script.key.clone().unwrap_or_else(|| model_full.to_owned());
-    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+    // `json_stream=1`: a streaming request gets the non-streaming JSON body.
+    let stream = body.get("stream").and_then(Value::as_bool) == Some(true) && !script.json_stream;
     let gate = play::gate(conn, &state.recorder, script, &key, stream, |k| {
         flavour.default_status(k)
     });

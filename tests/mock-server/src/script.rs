@@ -136,6 +136,8 @@ pub struct Script {
     /// `keepalive_ms`: send the format's keep-alive event this often during the stream's
     /// `ttft_ms` and `chunk_delay_ms` waits.
     pub keepalive: Option<Duration>,
+    /// `json_stream`: answer a streaming request with the complete non-streaming JSON body.
+    pub json_stream: bool,
     pub status: Option<u16>,
     pub error: Option<ErrorKind>,
     pub retry_after: Option<String>,
@@ -207,6 +209,7 @@ impl Script {
             "keepalive_ms" => {
                 self.keepalive = Some(Duration::from_millis(positive(key, v)? as u64))
             }
+            "json_stream" => self.json_stream = boolean(key, v)?,
             "status" => {
                 let status: u16 = num(key, v)?;
                 if !(400..=599).contains(&status) {
