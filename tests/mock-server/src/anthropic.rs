@@ -99,6 +99,9 @@ pub(crate) async fn respond(
             Some(f) if f != "anthropic" => Err(format!(
                 "format `{f}` is not spoken at {PATH}: use anthropic"
             )),
+            _ if s.refusal.is_some() => Err(format!(
+                "mock option `refusal` is not spoken at {PATH}: an Anthropic refusal is finish=refusal"
+            )),
             _ => Ok(s),
         }
     });

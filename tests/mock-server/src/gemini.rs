@@ -117,6 +117,9 @@ pub(crate) async fn respond(
             Some(f) if f != "gemini" => Err(format!(
                 "format `{f}` is not spoken at /v1beta/models: use gemini"
             )),
+            _ if s.refusal.is_some() => Err(
+                "mock option `refusal` is not spoken at /v1beta/models: Gemini has no refusal field (a block is finish=SAFETY)".into(),
+            ),
             _ => Ok(s),
         }
     });

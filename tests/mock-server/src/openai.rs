@@ -101,6 +101,8 @@ pub(crate) struct Answer<'a> {
     pub created: u64,
     /// The text (empty for tool calls).
     pub text: String,
+    /// The text is a refusal (`refusal=`): sent as `refusal`, with `content: null`.
+    pub refusal: bool,
     pub calls: Option<Vec<Call>>,
     pub finish_reason: String,
     pub tokens: Tokens,
@@ -195,6 +197,10 @@ pub(crate) async fn respond(
                 "format `{f}` is not spoken at {}: use openai|mistral|openrouter",
                 req.path
             )),
+            // Mistral's assistant message has no refusal field.
+            _ if flavour == Flavour::Mistral && script.refusal.is_some() => Err(
+                "mock option `refusal` is not spoken by the mistral flavour: its messages have no refusal field".into(),
+            ),
             _ => Ok(script),
         },
         Err(message) => Err(message),
@@ -288,6 +294,7 @@ pub(crate) async fn respond(
         id,
         created,
         text,
+        refusal: script.refusal.is_some(),
         calls,
         finish_reason,
         tokens,

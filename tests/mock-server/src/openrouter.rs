@@ -191,8 +191,11 @@ pub(crate) fn completion(answer: &Answer<'_>, script: &Script) -> Vec<u8> {
     let calls = full_tool_calls(answer);
     let message = Obj::new()
         .f("role", "assistant")
-        .f("content", calls.is_none().then_some(&answer.text))
-        .f("refusal", null())
+        .f(
+            "content",
+            (calls.is_none() && !answer.refusal).then_some(&answer.text),
+        )
+        .f("refusal", answer.refusal.then_some(&answer.text))
         .f("reasoning", null())
         .opt("tool_calls", calls)
         .raw();
@@ -269,14 +272,30 @@ pub(crate) fn stream(answer: &Answer<'_>, script: &Script) -> StreamPlan {
         ..StreamPlan::default()
     };
     plan.head = vec![PROCESSING.to_vec(); PROCESSING_COMMENTS];
-    plan.head.push(chunk(delta(Some("")), None, None));
     match &answer.calls {
+        // Not recorded: a refusal as OpenAI streams it (`content:null,refusal:""`, then `refusal`
+        // pieces), with the `role` every OpenRouter delta carries.
+        None if answer.refusal => {
+            let refusal = |piece: &str| {
+                Obj::new()
+                    .f("role", "assistant")
+                    .f("content", null())
+                    .f("refusal", piece)
+                    .raw()
+            };
+            plan.head.push(chunk(refusal(""), None, None));
+            for piece in answer::split_text(&answer.text, script.chunks) {
+                plan.content.push(chunk(refusal(&piece), None, None));
+            }
+        }
         None => {
+            plan.head.push(chunk(delta(Some("")), None, None));
             for piece in answer::split_text(&answer.text, script.chunks) {
                 plan.content.push(chunk(delta(Some(&piece)), None, None));
             }
         }
         Some(calls) => {
+            plan.head.push(chunk(delta(Some("")), None, None));
             for (index, call) in calls.iter().enumerate() {
                 let opening = Obj::new()
                     .f("index", index)

@@ -160,6 +160,8 @@ pub struct Script {
     pub tool_args: Option<String>,
     pub tool_calls: Option<usize>,
     pub finish: Option<String>,
+    /// `refusal=TEXT`: the answer is a refusal (OpenAI-family `message.refusal`) with this text.
+    pub refusal: Option<String>,
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
     pub cached_tokens: Option<u64>,
@@ -269,6 +271,12 @@ impl Script {
             "tool_args" => self.tool_args = Some(value),
             "tool_calls" => self.tool_calls = Some(positive(key, v)?),
             "finish" | "finish_reason" => self.finish = Some(value),
+            "refusal" => {
+                if v.is_empty() {
+                    return Err("mock option `refusal` needs the refusal text".into());
+                }
+                self.refusal = Some(value)
+            }
             "prompt_tokens" => self.prompt_tokens = Some(num(key, v)?),
             "completion_tokens" => self.completion_tokens = Some(num(key, v)?),
             "cached_tokens" => self.cached_tokens = Some(num(key, v)?),
@@ -301,6 +309,17 @@ impl Script {
     fn validate(&self) -> Result<(), String> {
         if self.text.is_some() && self.words.is_some() {
             return Err("mock options `text` and `words` are exclusive".into());
+        }
+        if self.refusal.is_some() {
+            let other = [
+                ("text", self.text.is_some()),
+                ("words", self.words.is_some()),
+                ("tool_call", self.tool_call.is_some()),
+                ("tools", self.tools),
+            ];
+            if let Some((name, _)) = other.iter().find(|(_, set)| *set) {
+                return Err(format!("mock options `refusal` and `{name}` are exclusive"));
+            }
         }
         if self.reset && self.hang {
             return Err("mock options `reset` and `hang` are exclusive".into());

@@ -32,13 +32,9 @@ pub(super) fn completion_body(answer: &Answer<'_>) -> Vec<u8> {
             index: 0,
             message: Message {
                 role: "assistant",
-                content: if tool_calls.is_some() {
-                    None
-                } else {
-                    Some(&answer.text)
-                },
+                content: (tool_calls.is_none() && !answer.refusal).then_some(answer.text.as_str()),
                 tool_calls: tool_calls.as_deref(),
-                refusal: None,
+                refusal: answer.refusal.then_some(answer.text.as_str()),
                 annotations: [],
             },
             logprobs: None,
@@ -74,16 +70,29 @@ pub(super) fn stream_plan(
     };
     match &answer.calls {
         None => {
+            // A refusal (openaipy_stream_refusal.sse) opens with `content:null,refusal:""` and
+            // its text comes in `refusal` deltas.
+            let (content, refusal) = match answer.refusal {
+                true => (Field::Null, Field::Value("")),
+                false => (Field::Value(""), Field::Null),
+            };
             plan.head.push(chunks.delta(Delta {
                 role: Some("assistant"),
-                content: Field::Value(""),
-                refusal: Field::Null,
+                content,
+                refusal,
                 ..Delta::default()
             }));
             for piece in answer::split_text(&answer.text, script.chunks) {
-                plan.content.push(chunks.delta(Delta {
-                    content: Field::Value(&piece),
-                    ..Delta::default()
+                let piece = Field::Value(piece.as_str());
+                plan.content.push(chunks.delta(match answer.refusal {
+                    true => Delta {
+                        refusal: piece,
+                        ..Delta::default()
+                    },
+                    false => Delta {
+                        content: piece,
+                        ..Delta::default()
+                    },
                 }));
             }
         }
@@ -185,7 +194,7 @@ struct Message<'a> {
     content: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_calls: Option<&'a [ToolCall]>,
-    refusal: Option<()>,
+    refusal: Option<&'a str>,
     annotations: [(); 0],
 }
 
@@ -304,7 +313,7 @@ struct Delta<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_calls: Option<Vec<ToolCallDelta<'a>>>,
     #[serde(skip_serializing_if = "Field::is_absent")]
-    refusal: Field<()>,
+    refusal: Field<&'a str>,
 }
 
 #[derive(Serialize)]
