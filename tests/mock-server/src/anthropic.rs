@@ -12,9 +12,9 @@ use serde_json::Value;
 use crate::answer::{self, Ids, PlannedCall, Tokens};
 use crate::http::{Conn, Request};
 use crate::json::{null, raw, Obj, Raw};
-use crate::openai::retry_headers;
+use crate::openai::{self, retry_headers};
 use crate::play::{self, Gate, StreamPlan};
-use crate::script::{self, ErrorKind, Script};
+use crate::script::{self, ErrorBody, ErrorKind, Script};
 use crate::stats::Outcome;
 use crate::State;
 
@@ -124,10 +124,19 @@ pub(crate) async fn respond(
     {
         Gate::Done(outcome) => return outcome,
         Gate::Error(status, kind, script) => {
-            let (error_type, message) = scripted_error(kind, status, model);
-            let (s, mut h, b) = fail(status, error_type, &message);
+            let b = match script.error_body {
+                ErrorBody::Native => {
+                    let (error_type, message) = scripted_error(kind, status, model);
+                    error_body(error_type, script.error_text(&message), Some(&request_id))
+                }
+                // A proxy in front of the API, answering in OpenAI's shape.
+                ErrorBody::OpenAi => {
+                    openai::error_body(kind, status, model, api_key, &script, &request_id)
+                }
+            };
+            let mut h = headers(&request_id, JSON);
             retry_headers(&script, &mut h);
-            return play::reply(conn, s, &h, &b, keep_alive).await;
+            return play::reply(conn, status, &h, &b, keep_alive).await;
         }
         Gate::Answer(script) => script,
     };
@@ -213,7 +222,7 @@ pub(crate) async fn respond(
                     Obj::new()
                         .f("details", null())
                         .f("type", "overloaded_error")
-                        .f("message", "Overloaded")
+                        .f("message", script.error_text("Overloaded"))
                         .raw(),
                 )
                 .raw(),

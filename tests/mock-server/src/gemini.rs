@@ -14,8 +14,9 @@ use serde_json::{json, Value};
 use crate::answer::{self, Ids, PlannedCall, Tokens};
 use crate::http::{Conn, Request};
 use crate::json::{raw, Obj, Raw};
+use crate::openai;
 use crate::play::{self, Gate, StreamPlan};
-use crate::script::{self, percent_decode, ErrorKind, Script};
+use crate::script::{self, percent_decode, ErrorBody, ErrorKind, Script};
 use crate::stats::Outcome;
 use crate::State;
 
@@ -176,11 +177,15 @@ pub(crate) async fn respond(
             return play::reply(conn, 200, &json_headers(), &bytes, keep_alive).await;
         }
         Gate::Error(status, kind, script) => {
-            let (s, h, b) = fail(
-                status,
-                scripted_error(kind, status, model, &api_key, &script),
-            );
-            return play::reply(conn, s, &h, &b, keep_alive).await;
+            let body = match script.error_body {
+                ErrorBody::Native => scripted_error(kind, status, model, &api_key, &script),
+                // A proxy in front of the API, answering in OpenAI's shape.
+                ErrorBody::OpenAi => {
+                    let request_id = format!("req_{}", ids.hex(32));
+                    openai::error_body(kind, status, model, &api_key, &script, &request_id)
+                }
+            };
+            return play::reply(conn, status, &json_headers(), &body, keep_alive).await;
         }
         Gate::Answer(script) => script,
     };
@@ -259,11 +264,7 @@ pub(crate) async fn respond(
         done: None,
         malformed: b"data: {\"candidates\": broken-json\r\n\r\n".to_vec(),
         // Not recorded: a mid-stream failure as an error object in a data event.
-        error: vec![frame(&error(
-            500,
-            "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
-            None,
-        ))],
+        error: vec![frame(&error(500, script.error_text(INTERNAL), None))],
         keepalive: KEEPALIVE.to_vec(),
         ..StreamPlan::default()
     };
@@ -380,6 +381,9 @@ fn frame(json: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The message of a 500 (also the mid-stream error's).
+const INTERNAL: &str = "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting";
+
 /// The status a scripted `error=` kind gets unless `status=` is given: a bad key is a 400.
 fn default_status(kind: ErrorKind) -> u16 {
     match kind {
@@ -421,22 +425,29 @@ fn error(code: u16, message: &str, details: Option<Vec<Value>>) -> Vec<u8> {
         .bytes()
 }
 
+/// The message of a bad key (error_400_api_key_invalid.json).
+const API_KEY_INVALID: &str = "API key not valid. Please pass a valid API key.";
+
 /// error_400_api_key_invalid.json; its DebugInfo echoes the key, as recorded: the client must
 /// redact it.
 fn api_key_invalid(status: u16, key: &str) -> Vec<u8> {
-    let message = "API key not valid. Please pass a valid API key.";
     error(
         status,
-        message,
-        Some(vec![
-            json!({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-                   "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}),
-            json!({"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US",
-                   "message": message}),
-            json!({"@type": "type.googleapis.com/google.rpc.DebugInfo",
-                   "detail": format!("Invalid API key: {key}")}),
-        ]),
+        API_KEY_INVALID,
+        Some(api_key_invalid_details(key, API_KEY_INVALID)),
     )
+}
+
+/// The `details` of a bad key; the `LocalizedMessage` repeats `message`.
+fn api_key_invalid_details(key: &str, message: &str) -> Vec<Value> {
+    vec![
+        json!({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
+               "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}),
+        json!({"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US",
+               "message": message}),
+        json!({"@type": "type.googleapis.com/google.rpc.DebugInfo",
+               "detail": format!("Invalid API key: {key}")}),
+    ]
 }
 
 /// The retry delay for `RetryInfo`: `retry_after_ms` (`"1.5s"`), else a numeric `retry_after`
@@ -449,6 +460,8 @@ fn retry_delay(script: &Script) -> Option<String> {
     }
 }
 
+/// The body of a scripted error, its message (also the bad key's `LocalizedMessage`) replaced by
+/// `error_message`.
 fn scripted_error(
     kind: ErrorKind,
     status: u16,
@@ -456,29 +469,25 @@ fn scripted_error(
     key: &str,
     script: &Script,
 ) -> Vec<u8> {
-    match kind {
+    let (message, details) = match kind {
         ErrorKind::InvalidRequest | ErrorKind::ContentFilter => {
-            error(status, "Request contains an invalid argument.", None)
+            ("Request contains an invalid argument.".to_owned(), None)
         }
-        ErrorKind::ContextLengthExceeded => error(
-            status,
-            "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
+        ErrorKind::ContextLengthExceeded => (
+            "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).".to_owned(),
             None,
         ),
-        ErrorKind::InvalidApiKey => api_key_invalid(status, key),
-        ErrorKind::PermissionDenied => error(
-            status,
-            "The caller does not have permission",
+        ErrorKind::InvalidApiKey => {
+            let message = script.error_text(API_KEY_INVALID);
+            (message.to_owned(), Some(api_key_invalid_details(key, message)))
+        }
+        ErrorKind::PermissionDenied => ("The caller does not have permission".to_owned(), None),
+        ErrorKind::ModelNotFound => (
+            format!("models/{model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods."),
             None,
         ),
-        ErrorKind::ModelNotFound => error(
-            status,
-            &format!("models/{model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods."),
-            None,
-        ),
-        ErrorKind::RequestTooLarge => error(
-            status,
-            "Request payload size exceeds the limit: 20971520 bytes.",
+        ErrorKind::RequestTooLarge => (
+            "Request payload size exceeds the limit: 20971520 bytes.".to_owned(),
             None,
         ),
         // error_429_resource_exhausted_quota_details.json, with the RetryInfo of
@@ -497,34 +506,24 @@ fn scripted_error(
                 details.push(json!({"@type": "type.googleapis.com/google.rpc.RetryInfo",
                                     "retryDelay": delay}));
             }
-            error(
-                status,
-                "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
+            (
+                "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.".to_owned(),
                 Some(details),
             )
         }
-        ErrorKind::ServerError => error(
-            status,
-            "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
-            None,
-        ),
+        ErrorKind::ServerError => (INTERNAL.to_owned(), None),
         // error_503_unavailable_overloaded.json.
-        ErrorKind::Overloaded | ErrorKind::BadGateway => error(
-            status,
-            "The model is overloaded. Please try again later.",
+        ErrorKind::Overloaded | ErrorKind::BadGateway => (
+            "The model is overloaded. Please try again later.".to_owned(),
             None,
         ),
-        ErrorKind::Other(504) => error(
-            status,
-            "Deadline expired before operation could complete.",
+        ErrorKind::Other(504) => (
+            "Deadline expired before operation could complete.".to_owned(),
             None,
         ),
-        ErrorKind::Other(_) => error(
-            status,
-            &format!("polyfuse-mock-server: scripted HTTP {status}"),
-            None,
-        ),
-    }
+        ErrorKind::Other(_) => (format!("polyfuse-mock-server: scripted HTTP {status}"), None),
+    };
+    error(status, script.error_text(&message), details)
 }
 
 /// Text of a `parts` list (its `text` parts, joined by a space).

@@ -73,37 +73,42 @@ pub(crate) fn error_object(e: &ErrorObject) -> Vec<u8> {
         .bytes()
 }
 
-/// The body of a scripted error.
-pub(crate) fn error_body(kind: ErrorKind, status: u16, model: &str, _script: &Script) -> Vec<u8> {
+/// The body of a scripted error, its message replaced by `error_message`.
+pub(crate) fn error_body(kind: ErrorKind, status: u16, model: &str, script: &Script) -> Vec<u8> {
+    let text = |default: &str| script.error_text(default).to_owned();
     match kind {
         // error_400_invalid_request.json.
         ErrorKind::InvalidRequest => error(
-            "Assistant message must have either content or tool_calls, but not none.",
+            &text("Assistant message must have either content or tool_calls, but not none."),
             "invalid_request_error",
             None,
         ),
         // Not recorded: the API's wording as reported publicly.
         ErrorKind::ContextLengthExceeded => error(
-            "Prompt contains 140000 tokens and 0 draft tokens, too large for model with 131072 maximum context length",
+            &text("Prompt contains 140000 tokens and 0 draft tokens, too large for model with 131072 maximum context length"),
             "invalid_request_message_too_long",
             Some("3051"),
         ),
         ErrorKind::InvalidApiKey => Obj::new()
-            .f("message", "Unauthorized")
+            .f("message", text("Unauthorized"))
             .f("request_id", Ids::new().hex(32))
             .bytes(),
         // error_404_not_found.json.
-        ErrorKind::ModelNotFound => Obj::new().f("detail", "Not Found").bytes(),
+        ErrorKind::ModelNotFound => Obj::new().f("detail", text("Not Found")).bytes(),
         // error_429_rate_limited.json.
-        ErrorKind::RateLimit => error("Rate limit exceeded", "rate_limited", Some("1300")),
-        ErrorKind::ServerError => error("Internal server error", "internal_server_error", None),
+        ErrorKind::RateLimit => error(&text("Rate limit exceeded"), "rate_limited", Some("1300")),
+        ErrorKind::ServerError => error(
+            &text("Internal server error"),
+            "internal_server_error",
+            None,
+        ),
         ErrorKind::Overloaded => error(
-            "Service tier capacity exceeded for this model.",
+            &text("Service tier capacity exceeded for this model."),
             "service_tier_capacity_exceeded",
             Some("3505"),
         ),
         ErrorKind::InsufficientQuota | ErrorKind::InsufficientCredits => error(
-            "You have exceeded your monthly limit. Please upgrade your plan.",
+            &text("You have exceeded your monthly limit. Please upgrade your plan."),
             "invalid_request_error",
             None,
         ),
@@ -112,7 +117,9 @@ pub(crate) fn error_body(kind: ErrorKind, status: u16, model: &str, _script: &Sc
         | ErrorKind::RequestTooLarge
         | ErrorKind::BadGateway
         | ErrorKind::Other(_) => error(
-            &format!("polyfuse-mock-server: scripted HTTP {status} for {model}"),
+            &text(&format!(
+                "polyfuse-mock-server: scripted HTTP {status} for {model}"
+            )),
             if status >= 500 {
                 "internal_server_error"
             } else {
@@ -212,7 +219,7 @@ pub(crate) fn stream(answer: &Answer<'_>, script: &Script) -> StreamPlan {
         malformed: b"data: {\"id\": broken-json\n\n".to_vec(),
         // Not recorded: a mid-stream failure as a Mistral error object, then [DONE].
         error: vec![frame(&error(
-            "stream failed after output",
+            script.error_text("stream failed after output"),
             "internal_server_error",
             None,
         ))],

@@ -20,7 +20,7 @@ pub(crate) use wire::{frame, DONE, KEEPALIVE};
 use crate::answer::{self, Ids, PlannedCall, Tokens};
 use crate::http::{Conn, Request};
 use crate::play::{self, Gate};
-use crate::script::{self, ErrorKind, Script};
+use crate::script::{self, ErrorBody, ErrorKind, Script};
 use crate::stats::Outcome;
 use crate::{mistral, openrouter, State};
 
@@ -224,13 +224,16 @@ pub(crate) async fn respond(
         Gate::Done(outcome) => return outcome,
         Gate::Error(status, kind, script) => {
             let mut h = json_headers();
-            let b = match flavour {
-                Flavour::OpenAi => {
-                    ErrorObject::for_kind(kind, status, model, api_key, &script, &request_id)
-                        .to_body()
+            let b = match (flavour, script.error_body) {
+                (Flavour::OpenAi, _) | (_, ErrorBody::OpenAi) => {
+                    error_body(kind, status, model, api_key, &script, &request_id)
                 }
-                Flavour::Mistral => mistral::error_body(kind, status, model, &script),
-                Flavour::OpenRouter => openrouter::error_body(kind, status, model, &script),
+                (Flavour::Mistral, ErrorBody::Native) => {
+                    mistral::error_body(kind, status, model, &script)
+                }
+                (Flavour::OpenRouter, ErrorBody::Native) => {
+                    openrouter::error_body(kind, status, model, &script)
+                }
             };
             retry_headers(&script, &mut h);
             return play::reply(conn, status, &h, &b, keep_alive).await;
@@ -316,6 +319,20 @@ pub(crate) async fn respond(
     };
     let h = headers(flavour, &request_id, started, EVENT_STREAM);
     play::stream(conn, &h, &plan, &script, keep_alive).await
+}
+
+/// OpenAI's body of a scripted error (`error_message` applied): also what `error_body=openai`
+/// renders on the other endpoints. `api_key` is echoed by `invalid_api_key`, `request_id` by
+/// `overloaded`.
+pub(crate) fn error_body(
+    kind: ErrorKind,
+    status: u16,
+    model: &str,
+    api_key: &str,
+    script: &Script,
+    request_id: &str,
+) -> Vec<u8> {
+    ErrorObject::for_kind(kind, status, model, api_key, script, request_id).to_body()
 }
 
 /// `retry-after`, `retry-after-ms` and `x-should-retry` as scripted (error responses only).

@@ -44,14 +44,15 @@ fn error_with_metadata(status: u16, message: &str, metadata: Raw) -> Vec<u8> {
         .bytes()
 }
 
-/// The body of a scripted error.
-pub(crate) fn error_body(kind: ErrorKind, status: u16, model: &str, _script: &Script) -> Vec<u8> {
+/// The body of a scripted error, its message replaced by `error_message`.
+pub(crate) fn error_body(kind: ErrorKind, status: u16, model: &str, script: &Script) -> Vec<u8> {
     let provider = provider_of(model);
+    let text = |default: &str| script.error_text(default).to_owned();
     match kind {
         // Not recorded; the public API's wording for a billing failure (NOT retryable).
         ErrorKind::InsufficientCredits | ErrorKind::InsufficientQuota | ErrorKind::Other(402) => error_object(
             status,
-            "Insufficient credits. Add more using https://openrouter.ai/settings/credits",
+            &text("Insufficient credits. Add more using https://openrouter.ai/settings/credits"),
         ),
         // pai_error_429_provider_returned_error.response.json.
         ErrorKind::RateLimit => Obj::new()
@@ -59,7 +60,7 @@ pub(crate) fn error_body(kind: ErrorKind, status: u16, model: &str, _script: &Sc
                 "error",
                 Obj::new()
                     .f("code", status)
-                    .f("message", "Provider returned error")
+                    .f("message", text("Provider returned error"))
                     .f(
                         "metadata",
                         json!({
@@ -71,29 +72,29 @@ pub(crate) fn error_body(kind: ErrorKind, status: u16, model: &str, _script: &Sc
             )
             .f("user_id", "user_2mockMockMockMockMockMock")
             .bytes(),
-        ErrorKind::InvalidApiKey => error_object(status, "User not found."),
-        ErrorKind::ModelNotFound => error_object(status, &format!("No endpoints found for {model}.")),
+        ErrorKind::InvalidApiKey => error_object(status, &text("User not found.")),
+        ErrorKind::ModelNotFound => error_object(status, &text(&format!("No endpoints found for {model}."))),
         ErrorKind::ContextLengthExceeded => error_object(
             status,
-            "This endpoint's maximum context length is 128000 tokens. However, you requested about 130000 tokens (130000 of text input). Please reduce the length of either one, or use the \"middle-out\" transform to compress your prompt automatically.",
+            &text("This endpoint's maximum context length is 128000 tokens. However, you requested about 130000 tokens (130000 of text input). Please reduce the length of either one, or use the \"middle-out\" transform to compress your prompt automatically."),
         ),
         ErrorKind::ContentFilter | ErrorKind::PermissionDenied => error_with_metadata(
             status,
-            &format!("{model} requires moderation on {provider}. Your input was flagged for \"violence\"."),
+            &text(&format!("{model} requires moderation on {provider}. Your input was flagged for \"violence\".")),
             raw(json!({"reasons": ["violence"], "flagged_input": "…", "provider_name": provider, "model_slug": model})
             ),
         ),
         ErrorKind::BadGateway | ErrorKind::Overloaded => error_with_metadata(
             status,
-            "Provider returned error",
+            &text("Provider returned error"),
             raw(json!({"provider_name": provider, "raw": "upstream overloaded"})
             ),
         ),
-        ErrorKind::ServerError => error_object(status, "Internal Server Error"),
+        ErrorKind::ServerError => error_object(status, &text("Internal Server Error")),
         ErrorKind::InvalidRequest | ErrorKind::RequestTooLarge | ErrorKind::Other(_) => {
             error_object(
                 status,
-                &format!("polyfuse-mock-server: scripted HTTP {status} for {model}"),
+                &text(&format!("polyfuse-mock-server: scripted HTTP {status} for {model}")),
             )
         }
     }
@@ -264,7 +265,10 @@ pub(crate) fn stream(answer: &Answer<'_>, script: &Script) -> StreamPlan {
                 "error",
                 Obj::new()
                     .f("code", 502)
-                    .f("message", "Provider disconnected unexpectedly")
+                    .f(
+                        "message",
+                        script.error_text("Provider disconnected unexpectedly"),
+                    )
                     .raw(),
             )),
         )],

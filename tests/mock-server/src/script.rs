@@ -113,6 +113,17 @@ pub enum NoDone {
     Hold,
 }
 
+/// Whose body shape a scripted error takes (`error_body`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorBody {
+    /// The endpoint's own.
+    #[default]
+    Native,
+    /// OpenAI's `{"error":{"message","type","param","code"}}`, as proxies in front of other
+    /// providers send it.
+    OpenAi,
+}
+
 /// How `cut_after` breaks the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CutMode {
@@ -140,6 +151,9 @@ pub struct Script {
     pub json_stream: bool,
     pub status: Option<u16>,
     pub error: Option<ErrorKind>,
+    /// `error_message`: the human message of the scripted error (and of the mid-stream error).
+    pub error_message: Option<String>,
+    pub error_body: ErrorBody,
     pub retry_after: Option<String>,
     pub retry_after_ms: Option<u64>,
     pub should_retry: Option<bool>,
@@ -224,6 +238,23 @@ impl Script {
                     ErrorKind::from_name(v)
                         .ok_or_else(|| format!("mock option `error`: unknown error `{v}`"))?,
                 )
+            }
+            "error_message" => {
+                if v.is_empty() {
+                    return Err("mock option `error_message` needs the message text".into());
+                }
+                self.error_message = Some(value)
+            }
+            "error_body" => {
+                self.error_body = match v {
+                    "openai" => ErrorBody::OpenAi,
+                    "native" => ErrorBody::Native,
+                    _ => {
+                        return Err(format!(
+                            "mock option `error_body` must be openai|native, got `{v}`"
+                        ))
+                    }
+                }
             }
             "retry_after" => {
                 if v.is_empty() {
@@ -361,6 +392,11 @@ impl Script {
             fail_times: None,
             ..self.clone()
         }
+    }
+
+    /// The human message of an error: `error_message` if scripted, else the format's `default`.
+    pub fn error_text<'a>(&'a self, default: &'a str) -> &'a str {
+        self.error_message.as_deref().unwrap_or(default)
     }
 
     /// The error response to send, if any: `error=` names the body, `status=` the HTTP status

@@ -1,6 +1,8 @@
 //! OpenAI's error bodies, `{"error":{"message","type","param","code"}}`: the request errors
 //! (auth, bad JSON, missing fields, bad mock options), the body of each scripted [`ErrorKind`]
-//! and the mid-stream error event. The Mistral flavour reuses the request errors' wording.
+//! (its message replaced by `error_message`; also what `error_body=openai` sends from the other
+//! endpoints) and the mid-stream error event. The Mistral flavour reuses the request errors'
+//! wording.
 
 use serde::Serialize;
 use serde_json::Value;
@@ -104,11 +106,33 @@ impl ErrorObject {
         )
     }
 
-    pub(super) fn mid_stream() -> Self {
-        Self::new("stream failed after output", "server_error", None, None)
+    /// The `error_after` event's error (its message overridable by `error_message`).
+    pub(super) fn mid_stream(script: &Script) -> Self {
+        Self::new(
+            script.error_text("stream failed after output"),
+            "server_error",
+            None,
+            None,
+        )
     }
 
+    /// The error of a scripted kind and status, its message replaced by `error_message`.
     pub(super) fn for_kind(
+        kind: ErrorKind,
+        status: u16,
+        model: &str,
+        api_key: &str,
+        script: &Script,
+        request_id: &str,
+    ) -> Self {
+        let mut error = Self::native_for_kind(kind, status, model, api_key, script, request_id);
+        if let Some(message) = &script.error_message {
+            error.message = message.clone();
+        }
+        error
+    }
+
+    fn native_for_kind(
         kind: ErrorKind,
         status: u16,
         model: &str,

@@ -64,7 +64,7 @@ pub(super) fn stream_plan(
     let mut plan = StreamPlan {
         done: Some(DONE.to_vec()),
         malformed: b"data: {\"id\": broken-json\n\n".to_vec(),
-        error: vec![frame(&ErrorObject::mid_stream().to_body())],
+        error: vec![frame(&ErrorObject::mid_stream(script).to_body())],
         keepalive: KEEPALIVE.to_vec(),
         ..StreamPlan::default()
     };
