@@ -183,6 +183,8 @@ pub(crate) async fn respond(
             .collect()
     });
     let message_id = format!("msg_01{}", ids.alnum(22));
+    // `usage=0`: no usage objects at all.
+    let with_usage = !script.no_usage;
 
     if !stream {
         let content: Vec<Raw> = match &calls {
@@ -207,7 +209,10 @@ pub(crate) async fn respond(
             .f("content", content)
             .f("stop_reason", &stop_reason)
             .f("stop_sequence", null())
-            .f("usage", usage(tokens, tokens.completion, true))
+            .opt(
+                "usage",
+                with_usage.then(|| usage(tokens, tokens.completion, true)),
+            )
             .bytes();
         return play::reply(conn, 200, &headers(&request_id, JSON), &bytes, keep_alive).await;
     }
@@ -244,7 +249,7 @@ pub(crate) async fn respond(
         .f("stop_reason", null())
         .f("stop_sequence", null())
         // The real input count and a placeholder output count, as recorded.
-        .f("usage", usage(tokens, 1, false))
+        .opt("usage", with_usage.then(|| usage(tokens, 1, false)))
         .raw();
     plan.head.push(event(
         "message_start",
@@ -343,7 +348,7 @@ pub(crate) async fn respond(
                     .f("stop_sequence", null())
                     .raw(),
             )
-            .f("usage", delta_usage(tokens))
+            .opt("usage", with_usage.then(|| delta_usage(tokens)))
             .raw(),
     ));
     plan.tail.push(event(

@@ -167,12 +167,14 @@ pub(crate) async fn respond(
             let prompt = prompt_tokens(&body, contents);
             let bytes = Obj::new()
                 .f("promptFeedback", json!({"blockReason": "SAFETY"}))
-                .f(
+                .opt(
                     "usageMetadata",
-                    Obj::new()
-                        .f("promptTokenCount", prompt)
-                        .f("totalTokenCount", prompt)
-                        .raw(),
+                    (!script.no_usage).then(|| {
+                        Obj::new()
+                            .f("promptTokenCount", prompt)
+                            .f("totalTokenCount", prompt)
+                            .raw()
+                    }),
                 )
                 .f("modelVersion", model)
                 .f("responseId", ids.alnum(23))
@@ -222,7 +224,7 @@ pub(crate) async fn respond(
     let response = Response {
         model,
         id: ids.alnum(23),
-        tokens,
+        tokens: (!script.no_usage).then_some(tokens),
     };
 
     if !stream {
@@ -303,15 +305,14 @@ pub(crate) async fn respond(
 struct Response<'a> {
     model: &'a str,
     id: String,
-    tokens: Tokens,
+    /// `None` with `usage=0`: no `usageMetadata`.
+    tokens: Option<Tokens>,
 }
 
 impl Response<'_> {
     /// One `GenerateContentResponse` (pai_generate_text, pai_stream_text): `completion` is the
     /// candidates-plus-thoughts count so far.
     fn chunk(&self, parts: Vec<Raw>, finish: Option<&str>, completion: u64) -> Vec<u8> {
-        let t = self.tokens;
-        let thoughts = t.reasoning.min(completion);
         let candidate = Obj::new()
             .f(
                 "content",
@@ -320,23 +321,26 @@ impl Response<'_> {
             .opt("finishReason", finish)
             .f("index", 0)
             .raw();
-        let usage = Obj::new()
-            .f("promptTokenCount", t.prompt)
-            .f("candidatesTokenCount", completion - thoughts)
-            .f("totalTokenCount", t.prompt + completion)
-            .opt(
-                "cachedContentTokenCount",
-                (t.cached > 0).then_some(t.cached),
-            )
-            .f(
-                "promptTokensDetails",
-                [json!({"modality": "TEXT", "tokenCount": t.prompt})],
-            )
-            .opt("thoughtsTokenCount", (thoughts > 0).then_some(thoughts))
-            .raw();
+        let usage = self.tokens.map(|t| {
+            let thoughts = t.reasoning.min(completion);
+            Obj::new()
+                .f("promptTokenCount", t.prompt)
+                .f("candidatesTokenCount", completion - thoughts)
+                .f("totalTokenCount", t.prompt + completion)
+                .opt(
+                    "cachedContentTokenCount",
+                    (t.cached > 0).then_some(t.cached),
+                )
+                .f(
+                    "promptTokensDetails",
+                    [json!({"modality": "TEXT", "tokenCount": t.prompt})],
+                )
+                .opt("thoughtsTokenCount", (thoughts > 0).then_some(thoughts))
+                .raw()
+        });
         Obj::new()
             .f("candidates", [candidate])
-            .f("usageMetadata", usage)
+            .opt("usageMetadata", usage)
             .f("modelVersion", self.model)
             .f("responseId", &self.id)
             .bytes()

@@ -178,7 +178,7 @@ pub(crate) fn completion(answer: &Answer<'_>) -> Vec<u8> {
         .f("id", &answer.id)
         .f("created", answer.created)
         .f("model", answer.model)
-        .f("usage", usage(answer.tokens, true))
+        .opt("usage", answer.usage.then(|| usage(answer.tokens, true)))
         .f("object", "chat.completion")
         .f(
             "choices",
@@ -210,7 +210,10 @@ pub(crate) fn stream(answer: &Answer<'_>, script: &Script) -> StreamPlan {
             .f("created", answer.created)
             .f("model", answer.model)
             .f("choices", [choice])
-            .opt("usage", with_usage.then(|| usage(answer.tokens, false)))
+            .opt(
+                "usage",
+                (with_usage && answer.usage).then(|| usage(answer.tokens, false)),
+            )
             .bytes();
         frame(&body)
     };

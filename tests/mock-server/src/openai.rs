@@ -106,7 +106,9 @@ pub(crate) struct Answer<'a> {
     pub calls: Option<Vec<Call>>,
     pub finish_reason: String,
     pub tokens: Tokens,
-    /// `stream_options.include_usage` (OpenRouter also `usage.include`).
+    /// Usage is reported at all (`usage=0` turns it off).
+    pub usage: bool,
+    /// `stream_options.include_usage` (OpenRouter also `usage.include`), unless `usage=0`.
     pub include_usage: bool,
 }
 
@@ -301,7 +303,8 @@ pub(crate) async fn respond(
         calls,
         finish_reason,
         tokens,
-        include_usage,
+        usage: !script.no_usage,
+        include_usage: include_usage && !script.no_usage,
     };
 
     if !stream {

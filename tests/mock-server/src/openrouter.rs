@@ -217,7 +217,7 @@ pub(crate) fn completion(answer: &Answer<'_>, script: &Script) -> Vec<u8> {
                 .raw()],
         )
         .f("system_fingerprint", null())
-        .f("usage", usage(answer.tokens, script))
+        .opt("usage", answer.usage.then(|| usage(answer.tokens, script)))
         .bytes()
 }
 

@@ -183,6 +183,8 @@ pub struct Script {
     /// Prompt tokens written to the cache (Anthropic `cache_creation_input_tokens`, OpenRouter
     /// `cache_write_tokens`).
     pub cache_write_tokens: Option<u64>,
+    /// `usage=0`: report no usage at all (no usage fields, chunks or objects).
+    pub no_usage: bool,
     /// OpenRouter `usage.cost` in USD.
     pub cost: Option<f64>,
     /// The wire-format flavour (`format=openai|mistral|openrouter|anthropic|gemini`); each
@@ -313,6 +315,7 @@ impl Script {
             "cached_tokens" => self.cached_tokens = Some(num(key, v)?),
             "reasoning_tokens" => self.reasoning_tokens = Some(num(key, v)?),
             "cache_write_tokens" => self.cache_write_tokens = Some(num(key, v)?),
+            "usage" => self.no_usage = !boolean(key, v)?,
             "cost" => {
                 self.cost = Some(
                     v.parse::<f64>()

@@ -40,7 +40,7 @@ pub(super) fn completion_body(answer: &Answer<'_>) -> Vec<u8> {
             logprobs: None,
             finish_reason: &answer.finish_reason,
         }],
-        usage: Usage::new(answer.tokens),
+        usage: answer.usage.then(|| Usage::new(answer.tokens)),
         service_tier: "default",
         system_fingerprint: SYSTEM_FINGERPRINT,
     };
@@ -175,7 +175,8 @@ struct ChatCompletion<'a> {
     created: u64,
     model: &'a str,
     choices: [Choice<'a>; 1],
-    usage: Usage,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<Usage>,
     service_tier: &'static str,
     system_fingerprint: &'static str,
 }
