@@ -547,6 +547,38 @@ mod tests {
     }
 
     #[test]
+    fn response_shape_options() {
+        let s = Script::parse(
+            "keepalive_ms=15;json_stream;refusal=No%20way;error_message=a%3Bb;error_body=openai;usage=0",
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.keepalive, Some(Duration::from_millis(15)));
+        assert!(s.json_stream && s.no_usage);
+        assert_eq!(s.refusal.as_deref(), Some("No way"));
+        assert_eq!(s.error_text("default"), "a;b");
+        assert_eq!(s.error_body, ErrorBody::OpenAi);
+        // None of them is a fault: they survive `fail_times`.
+        assert!(!s.has_fault());
+        assert_eq!(s.without_faults(), s);
+        assert_eq!(Script::default().error_text("default"), "default");
+        assert!(!Script::parse("usage=1", None).unwrap().no_usage);
+        for bad in [
+            "keepalive_ms=0",
+            "json_stream=2",
+            "refusal=",
+            "refusal=x;text=y",
+            "error_message=",
+            "error_body=anthropic",
+            "usage=some",
+        ] {
+            let e = Script::parse(bad, None).unwrap_err();
+            let key = bad.split(['=', ';']).next().unwrap();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn percent_decoding() {
         assert_eq!(percent_decode("a%20b"), "a b");
         assert_eq!(percent_decode("100%"), "100%");

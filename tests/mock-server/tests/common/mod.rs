@@ -428,7 +428,11 @@ impl Format {
                 ("/v1/messages".to_owned(), headers, body)
             }
             Format::Gemini => {
-                let segment = model.replace(';', "%3B").replace('=', "%3D");
+                // Encoded as a client would: the server decodes the segment once, then the options.
+                let segment = model
+                    .replace('%', "%25")
+                    .replace(';', "%3B")
+                    .replace('=', "%3D");
                 let path = if stream {
                     format!("/v1beta/models/{segment}:streamGenerateContent?alt=sse")
                 } else {
