@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::answer::{self, Ids, PlannedCall, Tokens};
 use crate::http::{Conn, Request};
 use crate::json::{null, raw, Obj, Raw};
-use crate::openai::{self, retry_headers};
+use crate::openai::{retry_headers, ErrorObject};
 use crate::play::{self, Gate, StreamPlan};
 use crate::script::{self, ErrorBody, Script};
 use crate::stats::Outcome;
@@ -135,7 +135,8 @@ pub(crate) async fn respond(
                 }
                 // A proxy in front of the API, answering in OpenAI's shape.
                 ErrorBody::OpenAi => {
-                    openai::error_body(kind, status, model, api_key, &script, &request_id)
+                    ErrorObject::for_kind(kind, status, model, api_key, &script, &request_id)
+                        .to_body()
                 }
             };
             let mut h = headers(&request_id, JSON);

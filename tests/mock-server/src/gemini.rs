@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use crate::answer::{self, Ids, PlannedCall, Tokens};
 use crate::http::{Conn, Request};
 use crate::json::{raw, Obj, Raw};
-use crate::openai;
+use crate::openai::ErrorObject;
 use crate::play::{self, Gate, StreamPlan};
 use crate::script::{self, percent_decode, ErrorBody, ErrorKind, Script};
 use crate::stats::Outcome;
@@ -187,7 +187,8 @@ pub(crate) async fn respond(
                 // A proxy in front of the API, answering in OpenAI's shape.
                 ErrorBody::OpenAi => {
                     let request_id = format!("req_{}", ids.hex(32));
-                    openai::error_body(kind, status, model, &api_key, &script, &request_id)
+                    ErrorObject::for_kind(kind, status, model, &api_key, &script, &request_id)
+                        .to_body()
                 }
             };
             return play::reply(conn, status, &json_headers(), &body, keep_alive).await;

@@ -228,7 +228,8 @@ pub(crate) async fn respond(
             let mut h = json_headers();
             let b = match (flavour, script.error_body) {
                 (Flavour::OpenAi, _) | (_, ErrorBody::OpenAi) => {
-                    error_body(kind, status, model, api_key, &script, &request_id)
+                    ErrorObject::for_kind(kind, status, model, api_key, &script, &request_id)
+                        .to_body()
                 }
                 (Flavour::Mistral, ErrorBody::Native) => {
                     mistral::error_body(kind, status, model, &script)
@@ -322,20 +323,6 @@ pub(crate) async fn respond(
     };
     let h = headers(flavour, &request_id, started, EVENT_STREAM);
     play::stream(conn, &h, &plan, &script, keep_alive).await
-}
-
-/// OpenAI's body of a scripted error (`error_message` applied): also what `error_body=openai`
-/// renders on the other endpoints. `api_key` is echoed by `invalid_api_key`, `request_id` by
-/// `overloaded`.
-pub(crate) fn error_body(
-    kind: ErrorKind,
-    status: u16,
-    model: &str,
-    api_key: &str,
-    script: &Script,
-    request_id: &str,
-) -> Vec<u8> {
-    ErrorObject::for_kind(kind, status, model, api_key, script, request_id).to_body()
 }
 
 /// `retry-after`, `retry-after-ms` and `x-should-retry` as scripted (error responses only).

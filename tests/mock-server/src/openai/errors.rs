@@ -47,7 +47,7 @@ impl ErrorObject {
         }
     }
 
-    pub(super) fn to_body(&self) -> Vec<u8> {
+    pub(crate) fn to_body(&self) -> Vec<u8> {
         serde_json::to_vec(&ErrorBody { error: self }).unwrap_or_default()
     }
 
@@ -116,8 +116,10 @@ impl ErrorObject {
         )
     }
 
-    /// The error of a scripted kind and status, its message replaced by `error_message`.
-    pub(super) fn for_kind(
+    /// The error of a scripted kind and status, its message replaced by `error_message`: what
+    /// the OpenAI endpoint sends, and `error_body=openai` on the others. `api_key` is echoed by
+    /// `invalid_api_key`, `request_id` named by `overloaded`.
+    pub(crate) fn for_kind(
         kind: ErrorKind,
         status: u16,
         model: &str,
@@ -125,22 +127,7 @@ impl ErrorObject {
         script: &Script,
         request_id: &str,
     ) -> Self {
-        let mut error = Self::native_for_kind(kind, status, model, api_key, script, request_id);
-        if let Some(message) = &script.error_message {
-            error.message = message.clone();
-        }
-        error
-    }
-
-    fn native_for_kind(
-        kind: ErrorKind,
-        status: u16,
-        model: &str,
-        api_key: &str,
-        script: &Script,
-        request_id: &str,
-    ) -> Self {
-        match kind {
+        let mut error = match kind {
             // reasoning-model-legacy-parameter-error.json (vercel, REC).
             ErrorKind::InvalidRequest => Self::new(
                 "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
@@ -239,7 +226,11 @@ impl ErrorObject {
                 None,
                 None,
             ),
+        };
+        if let Some(message) = &script.error_message {
+            error.message = message.clone();
         }
+        error
     }
 }
 
