@@ -14,10 +14,11 @@ pub const DEFAULT_TOOL_ARGS: &str = r#"{"city":"Paris","unit":"celsius"}"#;
 /// fragments of a token or so: `{"ci`, `ty": `, `"Edinb`).
 pub const TOOL_FRAGMENT_CHARS: usize = 5;
 
-/// The answer text: `text=...`, else `words=N` (`w1 w2 … wN`), else
-/// `Mock answer from <model>: <last user text>` (`Mock answer from <model>.` without user text).
+/// The answer text: `text=...` (or the `refusal=...` text, which excludes it), else `words=N`
+/// (`w1 w2 … wN`), else `Mock answer from <model>: <last user text>` (`Mock answer from <model>.`
+/// without user text).
 pub fn text(script: &Script, model: &str, last_user_text: &str) -> String {
-    if let Some(text) = &script.text {
+    if let Some(text) = script.text.as_ref().or(script.refusal.as_ref()) {
         return text.clone();
     }
     if let Some(n) = script.words {

@@ -3,7 +3,10 @@
 //! header, `max_tokens` required, `msg_…` bodies with `text` / `tool_use` blocks, named SSE events
 //! (`message_start`, `content_block_*`, `ping`, `message_delta`, `message_stop`, no `[DONE]`),
 //! `{"type":"error","error":{…},"request_id"}` errors (529 overloaded) and `event: error`
-//! mid-stream. Timing and faults come from `play.rs`, content and counts from `answer.rs`.
+//! mid-stream (the error bodies are in `anthropic/errors.rs`). Timing and faults come from
+//! `play.rs`, content and counts from `answer.rs`.
+
+mod errors;
 
 use std::time::{Instant, SystemTime};
 
@@ -12,11 +15,12 @@ use serde_json::Value;
 use crate::answer::{self, Ids, PlannedCall, Tokens};
 use crate::http::{Conn, Request};
 use crate::json::{null, raw, Obj, Raw};
-use crate::openai::retry_headers;
+use crate::openai::{retry_headers, ErrorObject};
 use crate::play::{self, Gate, StreamPlan};
-use crate::script::{self, ErrorKind, Script};
+use crate::script::{self, ErrorBody, Script};
 use crate::stats::Outcome;
 use crate::State;
+use errors::{default_status, error_body, scripted_error};
 
 /// Path of the endpoint.
 pub const PATH: &str = "/v1/messages";
@@ -99,6 +103,9 @@ pub(crate) async fn respond(
             Some(f) if f != "anthropic" => Err(format!(
                 "format `{f}` is not spoken at {PATH}: use anthropic"
             )),
+            _ if s.refusal.is_some() => Err(format!(
+                "mock option `refusal` is not spoken at {PATH}: an Anthropic refusal is finish=refusal"
+            )),
             _ => Ok(s),
         }
     });
@@ -115,15 +122,26 @@ pub(crate) async fn respond(
     };
 
     let key = script.key.clone().unwrap_or_else(|| model_full.to_owned());
-    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+    // `json_stream=1`: a streaming request gets the non-streaming JSON body.
+    let stream = body.get("stream").and_then(Value::as_bool) == Some(true) && !script.json_stream;
     let script = match play::gate(conn, &state.recorder, script, &key, stream, default_status).await
     {
         Gate::Done(outcome) => return outcome,
         Gate::Error(status, kind, script) => {
-            let (error_type, message) = scripted_error(kind, status, model);
-            let (s, mut h, b) = fail(status, error_type, &message);
+            let b = match script.error_body {
+                ErrorBody::Native => {
+                    let (error_type, message) = scripted_error(kind, status, model);
+                    error_body(error_type, script.error_text(&message), Some(&request_id))
+                }
+                // A proxy in front of the API, answering in OpenAI's shape.
+                ErrorBody::OpenAi => {
+                    ErrorObject::for_kind(kind, status, model, api_key, &script, &request_id)
+                        .to_body()
+                }
+            };
+            let mut h = headers(&request_id, JSON);
             retry_headers(&script, &mut h);
-            return play::reply(conn, s, &h, &b, keep_alive).await;
+            return play::reply(conn, status, &h, &b, keep_alive).await;
         }
         Gate::Answer(script) => script,
     };
@@ -166,6 +184,8 @@ pub(crate) async fn respond(
             .collect()
     });
     let message_id = format!("msg_01{}", ids.alnum(22));
+    // `usage=0`: no usage objects at all.
+    let with_usage = !script.no_usage;
 
     if !stream {
         let content: Vec<Raw> = match &calls {
@@ -190,7 +210,10 @@ pub(crate) async fn respond(
             .f("content", content)
             .f("stop_reason", &stop_reason)
             .f("stop_sequence", null())
-            .f("usage", usage(tokens, tokens.completion, true))
+            .opt(
+                "usage",
+                with_usage.then(|| usage(tokens, tokens.completion, true)),
+            )
             .bytes();
         return play::reply(conn, 200, &headers(&request_id, JSON), &bytes, keep_alive).await;
     }
@@ -209,11 +232,13 @@ pub(crate) async fn respond(
                     Obj::new()
                         .f("details", null())
                         .f("type", "overloaded_error")
-                        .f("message", "Overloaded")
+                        .f("message", script.error_text("Overloaded"))
                         .raw(),
                 )
                 .raw(),
         )],
+        // The API's own keep-alive is the `ping` event.
+        keepalive: PING.to_vec(),
         ..StreamPlan::default()
     };
     let start_message = Obj::new()
@@ -225,7 +250,7 @@ pub(crate) async fn respond(
         .f("stop_reason", null())
         .f("stop_sequence", null())
         // The real input count and a placeholder output count, as recorded.
-        .f("usage", usage(tokens, 1, false))
+        .opt("usage", with_usage.then(|| usage(tokens, 1, false)))
         .raw();
     plan.head.push(event(
         "message_start",
@@ -324,7 +349,7 @@ pub(crate) async fn respond(
                     .f("stop_sequence", null())
                     .raw(),
             )
-            .f("usage", delta_usage(tokens))
+            .opt("usage", with_usage.then(|| delta_usage(tokens)))
             .raw(),
     ));
     plan.tail.push(event(
@@ -345,77 +370,6 @@ fn event(name: &str, data: &Raw) -> Vec<u8> {
 
 fn is_bad_key(key: &str) -> bool {
     key.starts_with("bad") || key.starts_with("sk-bad") || key.starts_with("sk-ant-bad")
-}
-
-/// The status a scripted `error=` kind gets unless `status=` is given: overloaded is a 529, and
-/// running out of credits is a 400 (the API's billing error).
-fn default_status(kind: ErrorKind) -> u16 {
-    match kind {
-        ErrorKind::Overloaded => 529,
-        ErrorKind::InsufficientQuota | ErrorKind::InsufficientCredits => 400,
-        other => other.default_status(),
-    }
-}
-
-/// `(error.type, error.message)` of a scripted error.
-fn scripted_error(kind: ErrorKind, status: u16, model: &str) -> (&'static str, String) {
-    match kind {
-        ErrorKind::InvalidRequest => (
-            "invalid_request_error",
-            format!("max_tokens: 100000 > 64000, which is the maximum allowed number of output tokens for {model}"),
-        ),
-        ErrorKind::ContextLengthExceeded => (
-            "invalid_request_error",
-            "prompt is too long: 210000 tokens > 200000 maximum".to_owned(),
-        ),
-        ErrorKind::ContentFilter => (
-            "invalid_request_error",
-            "Output blocked by content filtering policy".to_owned(),
-        ),
-        ErrorKind::InvalidApiKey => ("authentication_error", "invalid x-api-key".to_owned()),
-        ErrorKind::PermissionDenied => (
-            "permission_error",
-            "Your API key does not have permission to use the specified resource.".to_owned(),
-        ),
-        ErrorKind::ModelNotFound => ("not_found_error", format!("model: {model}")),
-        ErrorKind::RequestTooLarge => (
-            "request_too_large",
-            "Request exceeds the maximum allowed number of bytes.".to_owned(),
-        ),
-        // error_429_rate_limit_error.json.
-        ErrorKind::RateLimit => (
-            "rate_limit_error",
-            "This request would exceed the rate limit for your organization (00000000-0000-4000-8000-000000000000) of 40,000 input tokens per minute. For details, refer to: https://docs.anthropic.com/en/api/rate-limits. You can see the response headers for current usage. Please reduce the prompt length or the maximum tokens requested, or try again later. You may also contact sales at https://www.anthropic.com/contact-sales to discuss your options for a rate limit increase.".to_owned(),
-        ),
-        ErrorKind::InsufficientQuota | ErrorKind::InsufficientCredits => (
-            "invalid_request_error",
-            "Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.".to_owned(),
-        ),
-        ErrorKind::ServerError => ("api_error", "Internal server error".to_owned()),
-        // error_529_overloaded.json.
-        ErrorKind::Overloaded | ErrorKind::Other(529) => {
-            ("overloaded_error", "Overloaded".to_owned())
-        }
-        ErrorKind::BadGateway | ErrorKind::Other(_) if status >= 500 => {
-            ("api_error", "Internal server error".to_owned())
-        }
-        ErrorKind::BadGateway | ErrorKind::Other(_) => (
-            "invalid_request_error",
-            format!("polyfuse-mock-server: scripted HTTP {status}"),
-        ),
-    }
-}
-
-/// `{"type":"error","error":{"type","message"},"request_id"}` (pai_error_400_invalid_request).
-fn error_body(kind: &str, message: &str, request_id: Option<&str>) -> Vec<u8> {
-    Obj::new()
-        .f("type", "error")
-        .f(
-            "error",
-            Obj::new().f("type", kind).f("message", message).raw(),
-        )
-        .opt("request_id", request_id)
-        .bytes()
 }
 
 /// The usage object: `input_tokens` EXCLUDES cached reads and cache writes, as the real API

@@ -4,8 +4,10 @@
 //! the model path segment after `;` (URL-decoded), `candidates` / `usageMetadata` bodies, streams
 //! of full `GenerateContentResponse`s framed `data: …\r\n\r\n` with running usage and no end marker
 //! (the last chunk has `finishReason`), and `{"error":{"code","message","status","details"}}`
-//! errors (retry delay in the body's `RetryInfo`, not in a header). Timing and faults come from
-//! `play.rs`, content and counts from `answer.rs`.
+//! errors (retry delay in the body's `RetryInfo`, not in a header; in `gemini/errors.rs`). Timing
+//! and faults come from `play.rs`, content and counts from `answer.rs`.
+
+mod errors;
 
 use std::time::Instant;
 
@@ -14,10 +16,12 @@ use serde_json::{json, Value};
 use crate::answer::{self, Ids, PlannedCall, Tokens};
 use crate::http::{Conn, Request};
 use crate::json::{raw, Obj, Raw};
+use crate::openai::ErrorObject;
 use crate::play::{self, Gate, StreamPlan};
-use crate::script::{self, percent_decode, ErrorKind, Script};
+use crate::script::{self, percent_decode, ErrorBody, ErrorKind, Script};
 use crate::stats::Outcome;
 use crate::State;
+use errors::{api_key_invalid, default_status, error, scripted_error, INTERNAL};
 
 const JSON: &str = "application/json; charset=UTF-8";
 const EVENT_STREAM: &str = "text/event-stream";
@@ -117,6 +121,9 @@ pub(crate) async fn respond(
             Some(f) if f != "gemini" => Err(format!(
                 "format `{f}` is not spoken at /v1beta/models: use gemini"
             )),
+            _ if s.refusal.is_some() => Err(
+                "mock option `refusal` is not spoken at /v1beta/models: Gemini has no refusal field (a block is finish=SAFETY)".into(),
+            ),
             _ => Ok(s),
         }
     });
@@ -141,7 +148,8 @@ pub(crate) async fn respond(
     };
 
     let key = script.key.clone().unwrap_or_else(|| model_full.clone());
-    let stream = method == Method::StreamGenerateContent;
+    // `json_stream=1`: streamGenerateContent gets generateContent's JSON body.
+    let stream = method == Method::StreamGenerateContent && !script.json_stream;
     let sse = req.query.split('&').any(|kv| kv == "alt=sse");
     let script = match play::gate(
         conn,
@@ -159,12 +167,14 @@ pub(crate) async fn respond(
             let prompt = prompt_tokens(&body, contents);
             let bytes = Obj::new()
                 .f("promptFeedback", json!({"blockReason": "SAFETY"}))
-                .f(
+                .opt(
                     "usageMetadata",
-                    Obj::new()
-                        .f("promptTokenCount", prompt)
-                        .f("totalTokenCount", prompt)
-                        .raw(),
+                    (!script.no_usage).then(|| {
+                        Obj::new()
+                            .f("promptTokenCount", prompt)
+                            .f("totalTokenCount", prompt)
+                            .raw()
+                    }),
                 )
                 .f("modelVersion", model)
                 .f("responseId", ids.alnum(23))
@@ -172,11 +182,16 @@ pub(crate) async fn respond(
             return play::reply(conn, 200, &json_headers(), &bytes, keep_alive).await;
         }
         Gate::Error(status, kind, script) => {
-            let (s, h, b) = fail(
-                status,
-                scripted_error(kind, status, model, &api_key, &script),
-            );
-            return play::reply(conn, s, &h, &b, keep_alive).await;
+            let body = match script.error_body {
+                ErrorBody::Native => scripted_error(kind, status, model, &api_key, &script),
+                // A proxy in front of the API, answering in OpenAI's shape.
+                ErrorBody::OpenAi => {
+                    let request_id = format!("req_{}", ids.hex(32));
+                    ErrorObject::for_kind(kind, status, model, &api_key, &script, &request_id)
+                        .to_body()
+                }
+            };
+            return play::reply(conn, status, &json_headers(), &body, keep_alive).await;
         }
         Gate::Answer(script) => script,
     };
@@ -210,7 +225,7 @@ pub(crate) async fn respond(
     let response = Response {
         model,
         id: ids.alnum(23),
-        tokens,
+        tokens: (!script.no_usage).then_some(tokens),
     };
 
     if !stream {
@@ -255,11 +270,8 @@ pub(crate) async fn respond(
         done: None,
         malformed: b"data: {\"candidates\": broken-json\r\n\r\n".to_vec(),
         // Not recorded: a mid-stream failure as an error object in a data event.
-        error: vec![frame(&error(
-            500,
-            "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
-            None,
-        ))],
+        error: vec![frame(&error(500, script.error_text(INTERNAL), None))],
+        keepalive: KEEPALIVE.to_vec(),
         ..StreamPlan::default()
     };
     for (parts, done) in &chunks {
@@ -294,15 +306,14 @@ pub(crate) async fn respond(
 struct Response<'a> {
     model: &'a str,
     id: String,
-    tokens: Tokens,
+    /// `None` with `usage=0`: no `usageMetadata`.
+    tokens: Option<Tokens>,
 }
 
 impl Response<'_> {
     /// One `GenerateContentResponse` (pai_generate_text, pai_stream_text): `completion` is the
     /// candidates-plus-thoughts count so far.
     fn chunk(&self, parts: Vec<Raw>, finish: Option<&str>, completion: u64) -> Vec<u8> {
-        let t = self.tokens;
-        let thoughts = t.reasoning.min(completion);
         let candidate = Obj::new()
             .f(
                 "content",
@@ -311,23 +322,26 @@ impl Response<'_> {
             .opt("finishReason", finish)
             .f("index", 0)
             .raw();
-        let usage = Obj::new()
-            .f("promptTokenCount", t.prompt)
-            .f("candidatesTokenCount", completion - thoughts)
-            .f("totalTokenCount", t.prompt + completion)
-            .opt(
-                "cachedContentTokenCount",
-                (t.cached > 0).then_some(t.cached),
-            )
-            .f(
-                "promptTokensDetails",
-                [json!({"modality": "TEXT", "tokenCount": t.prompt})],
-            )
-            .opt("thoughtsTokenCount", (thoughts > 0).then_some(thoughts))
-            .raw();
+        let usage = self.tokens.map(|t| {
+            let thoughts = t.reasoning.min(completion);
+            Obj::new()
+                .f("promptTokenCount", t.prompt)
+                .f("candidatesTokenCount", completion - thoughts)
+                .f("totalTokenCount", t.prompt + completion)
+                .opt(
+                    "cachedContentTokenCount",
+                    (t.cached > 0).then_some(t.cached),
+                )
+                .f(
+                    "promptTokensDetails",
+                    [json!({"modality": "TEXT", "tokenCount": t.prompt})],
+                )
+                .opt("thoughtsTokenCount", (thoughts > 0).then_some(thoughts))
+                .raw()
+        });
         Obj::new()
             .f("candidates", [candidate])
-            .f("usageMetadata", usage)
+            .opt("usageMetadata", usage)
             .f("modelVersion", self.model)
             .f("responseId", &self.id)
             .bytes()
@@ -362,6 +376,10 @@ fn raw_bytes(bytes: Vec<u8>) -> Raw {
         .unwrap_or_else(|_| crate::json::null())
 }
 
+/// The `keepalive_ms` event: an SSE comment, CRLF-framed like the rest of the stream (not
+/// recorded: the API is not seen sending keep-alives).
+const KEEPALIVE: &[u8] = b": keep-alive\r\n\r\n";
+
 /// `data: <json>\r\n\r\n`: the real API frames events with CRLF.
 fn frame(json: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(json.len() + 10);
@@ -369,153 +387,6 @@ fn frame(json: &[u8]) -> Vec<u8> {
     out.extend_from_slice(json);
     out.extend_from_slice(b"\r\n\r\n");
     out
-}
-
-/// The status a scripted `error=` kind gets unless `status=` is given: a bad key is a 400.
-fn default_status(kind: ErrorKind) -> u16 {
-    match kind {
-        ErrorKind::InvalidApiKey => 400,
-        other => other.default_status(),
-    }
-}
-
-/// The canonical gRPC status name of an HTTP status.
-fn status_name(status: u16) -> &'static str {
-    match status {
-        400 => "INVALID_ARGUMENT",
-        401 => "UNAUTHENTICATED",
-        403 => "PERMISSION_DENIED",
-        404 => "NOT_FOUND",
-        409 => "ABORTED",
-        429 => "RESOURCE_EXHAUSTED",
-        499 => "CANCELLED",
-        500 => "INTERNAL",
-        501 => "NOT_IMPLEMENTED",
-        502 | 503 => "UNAVAILABLE",
-        504 => "DEADLINE_EXCEEDED",
-        _ => "UNKNOWN",
-    }
-}
-
-/// `{"error":{"code","message","status"[,"details"]}}` (error_400_invalid_argument.json).
-fn error(code: u16, message: &str, details: Option<Vec<Value>>) -> Vec<u8> {
-    Obj::new()
-        .f(
-            "error",
-            Obj::new()
-                .f("code", code)
-                .f("message", message)
-                .f("status", status_name(code))
-                .opt("details", details)
-                .raw(),
-        )
-        .bytes()
-}
-
-/// error_400_api_key_invalid.json; its DebugInfo echoes the key, as recorded: the client must
-/// redact it.
-fn api_key_invalid(status: u16, key: &str) -> Vec<u8> {
-    let message = "API key not valid. Please pass a valid API key.";
-    error(
-        status,
-        message,
-        Some(vec![
-            json!({"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": "API_KEY_INVALID",
-                   "domain": "googleapis.com", "metadata": {"service": "generativelanguage.googleapis.com"}}),
-            json!({"@type": "type.googleapis.com/google.rpc.LocalizedMessage", "locale": "en-US",
-                   "message": message}),
-            json!({"@type": "type.googleapis.com/google.rpc.DebugInfo",
-                   "detail": format!("Invalid API key: {key}")}),
-        ]),
-    )
-}
-
-/// The retry delay for `RetryInfo`: `retry_after_ms` (`"1.5s"`), else a numeric `retry_after`
-/// (`"2s"`); an HTTP-date `retry_after` has no equivalent and is dropped.
-fn retry_delay(script: &Script) -> Option<String> {
-    match (script.retry_after_ms, &script.retry_after) {
-        (Some(ms), _) => Some(format!("{}s", ms as f64 / 1000.0)),
-        (None, Some(s)) if s.parse::<f64>().is_ok() => Some(format!("{s}s")),
-        _ => None,
-    }
-}
-
-fn scripted_error(
-    kind: ErrorKind,
-    status: u16,
-    model: &str,
-    key: &str,
-    script: &Script,
-) -> Vec<u8> {
-    match kind {
-        ErrorKind::InvalidRequest | ErrorKind::ContentFilter => {
-            error(status, "Request contains an invalid argument.", None)
-        }
-        ErrorKind::ContextLengthExceeded => error(
-            status,
-            "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
-            None,
-        ),
-        ErrorKind::InvalidApiKey => api_key_invalid(status, key),
-        ErrorKind::PermissionDenied => error(
-            status,
-            "The caller does not have permission",
-            None,
-        ),
-        ErrorKind::ModelNotFound => error(
-            status,
-            &format!("models/{model} is not found for API version v1beta, or is not supported for generateContent. Call ListModels to see the list of available models and their supported methods."),
-            None,
-        ),
-        ErrorKind::RequestTooLarge => error(
-            status,
-            "Request payload size exceeds the limit: 20971520 bytes.",
-            None,
-        ),
-        // error_429_resource_exhausted_quota_details.json, with the RetryInfo of
-        // vercel_error_429_resource_exhausted_retryinfo.json when a delay is scripted.
-        ErrorKind::RateLimit | ErrorKind::InsufficientQuota | ErrorKind::InsufficientCredits => {
-            let mut details = vec![
-                json!({"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": [{
-                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_free_tier_requests",
-                    "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
-                    "quotaDimensions": {"location": "global", "model": model}}]}),
-                json!({"@type": "type.googleapis.com/google.rpc.Help", "links": [{
-                    "description": "Learn more about Gemini API quotas",
-                    "url": "https://ai.google.dev/gemini-api/docs/rate-limits"}]}),
-            ];
-            if let Some(delay) = retry_delay(script) {
-                details.push(json!({"@type": "type.googleapis.com/google.rpc.RetryInfo",
-                                    "retryDelay": delay}));
-            }
-            error(
-                status,
-                "You exceeded your current quota, please check your plan and billing details. For more information on this error, head to: https://ai.google.dev/gemini-api/docs/rate-limits.",
-                Some(details),
-            )
-        }
-        ErrorKind::ServerError => error(
-            status,
-            "An internal error has occurred. Please retry or report in https://developers.generativeai.google/guide/troubleshooting",
-            None,
-        ),
-        // error_503_unavailable_overloaded.json.
-        ErrorKind::Overloaded | ErrorKind::BadGateway => error(
-            status,
-            "The model is overloaded. Please try again later.",
-            None,
-        ),
-        ErrorKind::Other(504) => error(
-            status,
-            "Deadline expired before operation could complete.",
-            None,
-        ),
-        ErrorKind::Other(_) => error(
-            status,
-            &format!("polyfuse-mock-server: scripted HTTP {status}"),
-            None,
-        ),
-    }
 }
 
 /// Text of a `parts` list (its `text` parts, joined by a space).
@@ -586,14 +457,5 @@ mod tests {
         );
         assert_eq!(parse_path("/v1beta/models/g:countTokens"), None);
         assert_eq!(parse_path("/v1beta/models/:generateContent"), None);
-    }
-
-    #[test]
-    fn retry_delays() {
-        let s = Script::parse("retry_after=7", None).unwrap();
-        assert_eq!(retry_delay(&s).as_deref(), Some("7s"));
-        let s = Script::parse("retry_after_ms=1500", None).unwrap();
-        assert_eq!(retry_delay(&s).as_deref(), Some("1.5s"));
-        assert_eq!(retry_delay(&Script::default()), None);
     }
 }

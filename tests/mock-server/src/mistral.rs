@@ -9,7 +9,7 @@ use serde_json::{json, Value};
 
 use crate::answer::{self, Ids, Tokens};
 use crate::json::{null, Obj, Raw};
-use crate::openai::{frame, Answer, ErrorObject, DONE};
+use crate::openai::{frame, Answer, ErrorObject, DONE, KEEPALIVE};
 use crate::play::StreamPlan;
 use crate::script::{ErrorKind, Script};
 
@@ -73,37 +73,42 @@ pub(crate) fn error_object(e: &ErrorObject) -> Vec<u8> {
         .bytes()
 }
 
-/// The body of a scripted error.
-pub(crate) fn error_body(kind: ErrorKind, status: u16, model: &str, _script: &Script) -> Vec<u8> {
+/// The body of a scripted error, its message replaced by `error_message`.
+pub(crate) fn error_body(kind: ErrorKind, status: u16, model: &str, script: &Script) -> Vec<u8> {
+    let text = |default: &str| script.error_text(default).to_owned();
     match kind {
         // error_400_invalid_request.json.
         ErrorKind::InvalidRequest => error(
-            "Assistant message must have either content or tool_calls, but not none.",
+            &text("Assistant message must have either content or tool_calls, but not none."),
             "invalid_request_error",
             None,
         ),
         // Not recorded: the API's wording as reported publicly.
         ErrorKind::ContextLengthExceeded => error(
-            "Prompt contains 140000 tokens and 0 draft tokens, too large for model with 131072 maximum context length",
+            &text("Prompt contains 140000 tokens and 0 draft tokens, too large for model with 131072 maximum context length"),
             "invalid_request_message_too_long",
             Some("3051"),
         ),
         ErrorKind::InvalidApiKey => Obj::new()
-            .f("message", "Unauthorized")
+            .f("message", text("Unauthorized"))
             .f("request_id", Ids::new().hex(32))
             .bytes(),
         // error_404_not_found.json.
-        ErrorKind::ModelNotFound => Obj::new().f("detail", "Not Found").bytes(),
+        ErrorKind::ModelNotFound => Obj::new().f("detail", text("Not Found")).bytes(),
         // error_429_rate_limited.json.
-        ErrorKind::RateLimit => error("Rate limit exceeded", "rate_limited", Some("1300")),
-        ErrorKind::ServerError => error("Internal server error", "internal_server_error", None),
+        ErrorKind::RateLimit => error(&text("Rate limit exceeded"), "rate_limited", Some("1300")),
+        ErrorKind::ServerError => error(
+            &text("Internal server error"),
+            "internal_server_error",
+            None,
+        ),
         ErrorKind::Overloaded => error(
-            "Service tier capacity exceeded for this model.",
+            &text("Service tier capacity exceeded for this model."),
             "service_tier_capacity_exceeded",
             Some("3505"),
         ),
         ErrorKind::InsufficientQuota | ErrorKind::InsufficientCredits => error(
-            "You have exceeded your monthly limit. Please upgrade your plan.",
+            &text("You have exceeded your monthly limit. Please upgrade your plan."),
             "invalid_request_error",
             None,
         ),
@@ -112,7 +117,9 @@ pub(crate) fn error_body(kind: ErrorKind, status: u16, model: &str, _script: &Sc
         | ErrorKind::RequestTooLarge
         | ErrorKind::BadGateway
         | ErrorKind::Other(_) => error(
-            &format!("polyfuse-mock-server: scripted HTTP {status} for {model}"),
+            &text(&format!(
+                "polyfuse-mock-server: scripted HTTP {status} for {model}"
+            )),
             if status >= 500 {
                 "internal_server_error"
             } else {
@@ -171,7 +178,7 @@ pub(crate) fn completion(answer: &Answer<'_>) -> Vec<u8> {
         .f("id", &answer.id)
         .f("created", answer.created)
         .f("model", answer.model)
-        .f("usage", usage(answer.tokens, true))
+        .opt("usage", answer.usage.then(|| usage(answer.tokens, true)))
         .f("object", "chat.completion")
         .f(
             "choices",
@@ -203,7 +210,10 @@ pub(crate) fn stream(answer: &Answer<'_>, script: &Script) -> StreamPlan {
             .f("created", answer.created)
             .f("model", answer.model)
             .f("choices", [choice])
-            .opt("usage", with_usage.then(|| usage(answer.tokens, false)))
+            .opt(
+                "usage",
+                (with_usage && answer.usage).then(|| usage(answer.tokens, false)),
+            )
             .bytes();
         frame(&body)
     };
@@ -212,10 +222,11 @@ pub(crate) fn stream(answer: &Answer<'_>, script: &Script) -> StreamPlan {
         malformed: b"data: {\"id\": broken-json\n\n".to_vec(),
         // Not recorded: a mid-stream failure as a Mistral error object, then [DONE].
         error: vec![frame(&error(
-            "stream failed after output",
+            script.error_text("stream failed after output"),
             "internal_server_error",
             None,
         ))],
+        keepalive: KEEPALIVE.to_vec(),
         ..StreamPlan::default()
     };
     plan.head.push(chunk(

@@ -4,17 +4,23 @@
 //!
 //! The same endpoint also speaks two OpenAI-like flavours, chosen per request ([`Flavour`]): the
 //! request handling here is shared, and `mistral.rs` / `openrouter.rs` render their own bodies,
-//! chunks, errors and headers.
+//! chunks, errors and headers. OpenAI's own bodies and chunks are in `openai/wire.rs`, its error
+//! bodies in `openai/errors.rs`.
+
+mod errors;
+mod wire;
 
 use std::time::Instant;
 
-use serde::{Serialize, Serializer};
 use serde_json::Value;
+
+pub(crate) use errors::ErrorObject;
+pub(crate) use wire::{frame, DONE, KEEPALIVE};
 
 use crate::answer::{self, Ids, PlannedCall, Tokens};
 use crate::http::{Conn, Request};
-use crate::play::{self, Gate, StreamPlan};
-use crate::script::{self, ErrorKind, Script};
+use crate::play::{self, Gate};
+use crate::script::{self, ErrorBody, ErrorKind, Script};
 use crate::stats::Outcome;
 use crate::{mistral, openrouter, State};
 
@@ -95,10 +101,14 @@ pub(crate) struct Answer<'a> {
     pub created: u64,
     /// The text (empty for tool calls).
     pub text: String,
+    /// The text is a refusal (`refusal=`): sent as `refusal`, with `content: null`.
+    pub refusal: bool,
     pub calls: Option<Vec<Call>>,
     pub finish_reason: String,
     pub tokens: Tokens,
-    /// `stream_options.include_usage` (OpenRouter also `usage.include`).
+    /// Usage is reported at all (`usage=0` turns it off).
+    pub usage: bool,
+    /// `stream_options.include_usage` (OpenRouter also `usage.include`), unless `usage=0`.
     pub include_usage: bool,
 }
 
@@ -189,6 +199,10 @@ pub(crate) async fn respond(
                 "format `{f}` is not spoken at {}: use openai|mistral|openrouter",
                 req.path
             )),
+            // Mistral's assistant message has no refusal field.
+            _ if flavour == Flavour::Mistral && script.refusal.is_some() => Err(
+                "mock option `refusal` is not spoken by the mistral flavour: its messages have no refusal field".into(),
+            ),
             _ => Ok(script),
         },
         Err(message) => Err(message),
@@ -203,7 +217,8 @@ pub(crate) async fn respond(
 
     // `fail_times=N`: only the first N requests carrying this key get the faults.
     let key = script.key.clone().unwrap_or_else(|| model_full.to_owned());
-    let stream = body.get("stream").and_then(Value::as_bool) == Some(true);
+    // `json_stream=1`: a streaming request gets the non-streaming JSON body.
+    let stream = body.get("stream").and_then(Value::as_bool) == Some(true) && !script.json_stream;
     let gate = play::gate(conn, &state.recorder, script, &key, stream, |k| {
         flavour.default_status(k)
     });
@@ -211,13 +226,17 @@ pub(crate) async fn respond(
         Gate::Done(outcome) => return outcome,
         Gate::Error(status, kind, script) => {
             let mut h = json_headers();
-            let b = match flavour {
-                Flavour::OpenAi => {
+            let b = match (flavour, script.error_body) {
+                (Flavour::OpenAi, _) | (_, ErrorBody::OpenAi) => {
                     ErrorObject::for_kind(kind, status, model, api_key, &script, &request_id)
                         .to_body()
                 }
-                Flavour::Mistral => mistral::error_body(kind, status, model, &script),
-                Flavour::OpenRouter => openrouter::error_body(kind, status, model, &script),
+                (Flavour::Mistral, ErrorBody::Native) => {
+                    mistral::error_body(kind, status, model, &script)
+                }
+                (Flavour::OpenRouter, ErrorBody::Native) => {
+                    openrouter::error_body(kind, status, model, &script)
+                }
             };
             retry_headers(&script, &mut h);
             return play::reply(conn, status, &h, &b, keep_alive).await;
@@ -281,22 +300,24 @@ pub(crate) async fn respond(
         id,
         created,
         text,
+        refusal: script.refusal.is_some(),
         calls,
         finish_reason,
         tokens,
-        include_usage,
+        usage: !script.no_usage,
+        include_usage: include_usage && !script.no_usage,
     };
 
     if !stream {
         let bytes = match flavour {
-            Flavour::OpenAi => completion_body(&answer),
+            Flavour::OpenAi => wire::completion_body(&answer),
             Flavour::Mistral => mistral::completion(&answer),
             Flavour::OpenRouter => openrouter::completion(&answer, &script),
         };
         return play::reply(conn, 200, &json_headers(), &bytes, keep_alive).await;
     }
     let plan = match flavour {
-        Flavour::OpenAi => stream_plan(&answer, &script, obfuscation, ids),
+        Flavour::OpenAi => wire::stream_plan(&answer, &script, obfuscation, ids),
         Flavour::Mistral => mistral::stream(&answer, &script),
         Flavour::OpenRouter => openrouter::stream(&answer, &script),
     };
@@ -316,148 +337,6 @@ pub(crate) fn retry_headers(script: &Script, headers: &mut Vec<(String, String)>
         headers.push(("x-should-retry".into(), v.to_string()));
     }
 }
-
-fn completion_body(answer: &Answer<'_>) -> Vec<u8> {
-    let tool_calls: Option<Vec<ToolCall>> = answer.calls.as_ref().map(|calls| {
-        calls
-            .iter()
-            .map(|c| ToolCall {
-                id: c.id.clone(),
-                kind: "function",
-                function: Function {
-                    name: c.name.clone(),
-                    arguments: c.arguments.clone(),
-                },
-            })
-            .collect()
-    });
-    let body = ChatCompletion {
-        id: &answer.id,
-        object: "chat.completion",
-        created: answer.created,
-        model: answer.model,
-        choices: [Choice {
-            index: 0,
-            message: Message {
-                role: "assistant",
-                content: if tool_calls.is_some() {
-                    None
-                } else {
-                    Some(&answer.text)
-                },
-                tool_calls: tool_calls.as_deref(),
-                refusal: None,
-                annotations: [],
-            },
-            logprobs: None,
-            finish_reason: &answer.finish_reason,
-        }],
-        usage: Usage::new(answer.tokens),
-        service_tier: "default",
-        system_fingerprint: SYSTEM_FINGERPRINT,
-    };
-    serde_json::to_vec(&body).unwrap_or_default()
-}
-
-fn stream_plan(answer: &Answer<'_>, script: &Script, obfuscation: bool, ids: Ids) -> StreamPlan {
-    let chunks = Chunks {
-        id: &answer.id,
-        created: answer.created,
-        model: answer.model,
-        include_usage: answer.include_usage,
-        obfuscation,
-        ids: std::cell::RefCell::new(ids),
-    };
-    let mut plan = StreamPlan {
-        done: Some(DONE.to_vec()),
-        malformed: b"data: {\"id\": broken-json\n\n".to_vec(),
-        error: vec![frame(&ErrorObject::mid_stream().to_body())],
-        ..StreamPlan::default()
-    };
-    match &answer.calls {
-        None => {
-            plan.head.push(chunks.delta(Delta {
-                role: Some("assistant"),
-                content: Field::Value(""),
-                refusal: Field::Null,
-                ..Delta::default()
-            }));
-            for piece in answer::split_text(&answer.text, script.chunks) {
-                plan.content.push(chunks.delta(Delta {
-                    content: Field::Value(&piece),
-                    ..Delta::default()
-                }));
-            }
-        }
-        Some(calls) => {
-            // As recorded: a single call carries the role in its first delta; parallel calls get a
-            // role-only chunk first.
-            let single = calls.len() == 1;
-            if !single {
-                plan.head.push(chunks.delta(Delta {
-                    role: Some("assistant"),
-                    content: Field::Null,
-                    ..Delta::default()
-                }));
-            }
-            for (index, call) in calls.iter().enumerate() {
-                let opening = ToolCallDelta {
-                    index,
-                    id: Some(&call.id),
-                    kind: Some("function"),
-                    function: FunctionDelta {
-                        name: Some(&call.name),
-                        arguments: "",
-                    },
-                };
-                plan.content.push(chunks.delta(if single {
-                    Delta {
-                        role: Some("assistant"),
-                        content: Field::Null,
-                        tool_calls: Some(vec![opening]),
-                        refusal: Field::Null,
-                    }
-                } else {
-                    Delta {
-                        tool_calls: Some(vec![opening]),
-                        ..Delta::default()
-                    }
-                }));
-                for fragment in answer::split_fragments(&call.arguments, script.chunks) {
-                    plan.content.push(chunks.delta(Delta {
-                        tool_calls: Some(vec![ToolCallDelta {
-                            index,
-                            id: None,
-                            kind: None,
-                            function: FunctionDelta {
-                                name: None,
-                                arguments: &fragment,
-                            },
-                        }]),
-                        ..Delta::default()
-                    }));
-                }
-            }
-        }
-    }
-    plan.tail.push(chunks.event(
-        vec![ChunkChoice {
-            index: 0,
-            delta: Delta::default(),
-            logprobs: None,
-            finish_reason: Some(&answer.finish_reason),
-        }],
-        None,
-    ));
-    if answer.include_usage {
-        plan.tail
-            .push(chunks.event(Vec::new(), Some(Usage::new(answer.tokens))));
-    }
-    plan
-}
-
-/// `data: [DONE]\n\n`.
-pub(crate) const DONE: &[u8] = b"data: [DONE]\n\n";
 
 /// Response headers of every completions response, as in the tidyllm recording (the flavours have
 /// their own).
@@ -546,482 +425,9 @@ fn requested_tools(body: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-// ---- wire types (field order = the real API's) ----
-
-#[derive(Serialize)]
-struct ChatCompletion<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    choices: [Choice<'a>; 1],
-    usage: Usage,
-    service_tier: &'static str,
-    system_fingerprint: &'static str,
-}
-
-#[derive(Serialize)]
-struct Choice<'a> {
-    index: u32,
-    message: Message<'a>,
-    logprobs: Option<()>,
-    finish_reason: &'a str,
-}
-
-#[derive(Serialize)]
-struct Message<'a> {
-    role: &'static str,
-    content: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_calls: Option<&'a [ToolCall]>,
-    refusal: Option<()>,
-    annotations: [(); 0],
-}
-
-#[derive(Serialize, Clone)]
-struct ToolCall {
-    id: String,
-    #[serde(rename = "type")]
-    kind: &'static str,
-    function: Function,
-}
-
-#[derive(Serialize, Clone)]
-struct Function {
-    name: String,
-    arguments: String,
-}
-
-#[derive(Serialize, Clone, Copy)]
-struct Usage {
-    prompt_tokens: u64,
-    completion_tokens: u64,
-    total_tokens: u64,
-    prompt_tokens_details: PromptTokensDetails,
-    completion_tokens_details: CompletionTokensDetails,
-}
-
-#[derive(Serialize, Clone, Copy)]
-struct PromptTokensDetails {
-    cached_tokens: u64,
-    audio_tokens: u64,
-}
-
-#[derive(Serialize, Clone, Copy)]
-struct CompletionTokensDetails {
-    reasoning_tokens: u64,
-    audio_tokens: u64,
-    accepted_prediction_tokens: u64,
-    rejected_prediction_tokens: u64,
-}
-
-impl Usage {
-    /// The neutral counts in OpenAI's shape: cached tokens are a subset of the prompt and
-    /// reasoning tokens a subset of the completion, as in the real API.
-    fn new(tokens: Tokens) -> Usage {
-        Usage {
-            prompt_tokens: tokens.prompt,
-            completion_tokens: tokens.completion,
-            total_tokens: tokens.total(),
-            prompt_tokens_details: PromptTokensDetails {
-                cached_tokens: tokens.cached,
-                audio_tokens: 0,
-            },
-            completion_tokens_details: CompletionTokensDetails {
-                reasoning_tokens: tokens.reasoning,
-                audio_tokens: 0,
-                accepted_prediction_tokens: 0,
-                rejected_prediction_tokens: 0,
-            },
-        }
-    }
-}
-
-/// A JSON field that can be absent, `null`, or a value.
-#[derive(Clone, Copy, Default)]
-enum Field<T> {
-    #[default]
-    Absent,
-    Null,
-    Value(T),
-}
-
-impl<T> Field<T> {
-    fn is_absent(&self) -> bool {
-        matches!(self, Field::Absent)
-    }
-}
-
-impl<T: Serialize> Serialize for Field<T> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Field::Value(v) => v.serialize(s),
-            Field::Absent | Field::Null => s.serialize_none(),
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct Chunk<'a> {
-    id: &'a str,
-    object: &'static str,
-    created: u64,
-    model: &'a str,
-    service_tier: &'static str,
-    system_fingerprint: &'static str,
-    choices: Vec<ChunkChoice<'a>>,
-    #[serde(skip_serializing_if = "Field::is_absent")]
-    usage: Field<Usage>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    obfuscation: Option<String>,
-}
-
-#[derive(Serialize)]
-struct ChunkChoice<'a> {
-    index: u32,
-    delta: Delta<'a>,
-    logprobs: Option<()>,
-    finish_reason: Option<&'a str>,
-}
-
-#[derive(Serialize, Default)]
-struct Delta<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    role: Option<&'static str>,
-    #[serde(skip_serializing_if = "Field::is_absent")]
-    content: Field<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tool_calls: Option<Vec<ToolCallDelta<'a>>>,
-    #[serde(skip_serializing_if = "Field::is_absent")]
-    refusal: Field<()>,
-}
-
-#[derive(Serialize)]
-struct ToolCallDelta<'a> {
-    index: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    id: Option<&'a str>,
-    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
-    kind: Option<&'static str>,
-    function: FunctionDelta<'a>,
-}
-
-#[derive(Serialize)]
-struct FunctionDelta<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    arguments: &'a str,
-}
-
-/// Builds the framed chunk events of one stream.
-struct Chunks<'a> {
-    id: &'a str,
-    created: u64,
-    model: &'a str,
-    include_usage: bool,
-    obfuscation: bool,
-    ids: std::cell::RefCell<Ids>,
-}
-
-impl Chunks<'_> {
-    fn delta(&self, delta: Delta<'_>) -> Vec<u8> {
-        self.event(
-            vec![ChunkChoice {
-                index: 0,
-                delta,
-                logprobs: None,
-                finish_reason: None,
-            }],
-            None,
-        )
-    }
-
-    /// With `stream_options.include_usage`, every chunk but the usage chunk has `"usage":null`
-    /// (vercel_openai-text.stream.jsonl, pai_stream_tool_call.response.sse); without it the
-    /// field is absent (openaipy recordings, API reference).
-    fn event(&self, choices: Vec<ChunkChoice<'_>>, usage: Option<Usage>) -> Vec<u8> {
-        let usage = match (usage, self.include_usage) {
-            (Some(u), _) => Field::Value(u),
-            (None, true) => Field::Null,
-            (None, false) => Field::Absent,
-        };
-        // Recent API versions pad every chunk with a random `obfuscation` string (opt out with
-        // `stream_options.include_obfuscation: false`); clients must ignore it.
-        let obfuscation = self.obfuscation.then(|| {
-            let mut ids = self.ids.borrow_mut();
-            let len = 2 + (ids.next_u64() % 14) as usize;
-            ids.alnum(len)
-        });
-        let chunk = Chunk {
-            id: self.id,
-            object: "chat.completion.chunk",
-            created: self.created,
-            model: self.model,
-            service_tier: "default",
-            system_fingerprint: SYSTEM_FINGERPRINT,
-            choices,
-            usage,
-            obfuscation,
-        };
-        frame(&serde_json::to_vec(&chunk).unwrap_or_default())
-    }
-}
-
-/// `data: <json>\n\n`.
-pub(crate) fn frame(json: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(json.len() + 8);
-    out.extend_from_slice(b"data: ");
-    out.extend_from_slice(json);
-    out.extend_from_slice(b"\n\n");
-    out
-}
-
-// ---- errors: {"error":{"message","type","param","code"}} ----
-
-#[derive(Serialize)]
-struct ErrorBody<'a> {
-    error: &'a ErrorObject,
-}
-
-#[derive(Serialize)]
-pub(crate) struct ErrorObject {
-    pub(crate) message: String,
-    #[serde(rename = "type")]
-    pub(crate) kind: Option<&'static str>,
-    pub(crate) param: Option<&'static str>,
-    pub(crate) code: Value,
-    /// Azure's content-filter error adds these two.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    innererror: Option<Value>,
-}
-
-impl ErrorObject {
-    fn new(
-        message: impl Into<String>,
-        kind: &'static str,
-        param: Option<&'static str>,
-        code: Option<&'static str>,
-    ) -> Self {
-        ErrorObject {
-            message: message.into(),
-            kind: Some(kind),
-            param,
-            code: code.map_or(Value::Null, Value::from),
-            status: None,
-            innererror: None,
-        }
-    }
-
-    fn to_body(&self) -> Vec<u8> {
-        serde_json::to_vec(&ErrorBody { error: self }).unwrap_or_default()
-    }
-
-    fn missing_key() -> Self {
-        Self::new(
-            "You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY), or as the password field (with blank username) if you're accessing the API from your browser and are prompted for a username. You can obtain an API key from https://platform.openai.com/account/api-keys.",
-            "invalid_request_error",
-            None,
-            None,
-        )
-    }
-
-    /// Echoes the key in full, as the real API does: the client must redact it.
-    fn invalid_api_key(key: &str) -> Self {
-        Self::new(
-            format!("Incorrect API key provided: {key}. You can find your API key at https://platform.openai.com/account/api-keys."),
-            "invalid_request_error",
-            None,
-            Some("invalid_api_key"),
-        )
-    }
-
-    fn invalid_json() -> Self {
-        Self::new(
-            "We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON. If you have trouble figuring out how to fix this, please contact us through our help center at help.openai.com.)",
-            "invalid_request_error",
-            None,
-            None,
-        )
-    }
-
-    fn missing_model() -> Self {
-        Self::new(
-            "you must provide a model parameter",
-            "invalid_request_error",
-            None,
-            None,
-        )
-    }
-
-    fn missing_messages() -> Self {
-        Self::new(
-            "Missing required parameter: 'messages'.",
-            "invalid_request_error",
-            Some("messages"),
-            Some("missing_required_parameter"),
-        )
-    }
-
-    fn bad_mock_option(message: String) -> Self {
-        Self::new(
-            format!("polyfuse-mock-server: {message}"),
-            "invalid_request_error",
-            Some("model"),
-            Some("mock_bad_option"),
-        )
-    }
-
-    fn mid_stream() -> Self {
-        Self::new("stream failed after output", "server_error", None, None)
-    }
-
-    fn for_kind(
-        kind: ErrorKind,
-        status: u16,
-        model: &str,
-        api_key: &str,
-        script: &Script,
-        request_id: &str,
-    ) -> Self {
-        match kind {
-            // reasoning-model-legacy-parameter-error.json (vercel, REC).
-            ErrorKind::InvalidRequest => Self::new(
-                "Unsupported parameter: 'max_tokens' is not supported with this model. Use 'max_completion_tokens' instead.",
-                "invalid_request_error",
-                Some("max_tokens"),
-                Some("unsupported_parameter"),
-            ),
-            ErrorKind::ContextLengthExceeded => Self::new(
-                "This model's maximum context length is 128000 tokens. However, your messages resulted in 130000 tokens. Please reduce the length of the messages.",
-                "invalid_request_error",
-                Some("messages"),
-                Some("context_length_exceeded"),
-            ),
-            // Azure OpenAI's prompt filter (the public API has no such 400; Azure is a target).
-            ErrorKind::ContentFilter => ErrorObject {
-                message: "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify your prompt and retry. To learn more about our content filtering policies please read our documentation: https://go.microsoft.com/fwlink/?linkid=2198766".into(),
-                kind: None,
-                param: Some("prompt"),
-                code: Value::from("content_filter"),
-                status: Some(status),
-                innererror: Some(serde_json::json!({
-                    "code": "ResponsibleAIPolicyViolation",
-                    "content_filter_result": {
-                        "hate": {"filtered": false, "severity": "safe"},
-                        "jailbreak": {"filtered": false, "detected": false},
-                        "self_harm": {"filtered": false, "severity": "safe"},
-                        "sexual": {"filtered": false, "severity": "safe"},
-                        "violence": {"filtered": true, "severity": "medium"}
-                    }
-                })),
-            },
-            ErrorKind::InvalidApiKey => Self::invalid_api_key(api_key),
-            ErrorKind::PermissionDenied => Self::new(
-                "Country, region, or territory not supported",
-                "request_forbidden",
-                None,
-                Some("unsupported_country_region_territory"),
-            ),
-            ErrorKind::ModelNotFound => Self::new(
-                format!("The model `{model}` does not exist or you do not have access to it."),
-                "invalid_request_error",
-                None,
-                Some("model_not_found"),
-            ),
-            ErrorKind::RequestTooLarge => Self::new(
-                format!("Request too large for {model}. Please reduce the size of your request."),
-                "invalid_request_error",
-                None,
-                Some("request_too_large"),
-            ),
-            // error_429_rate_limit_exceeded_tpm.json.
-            ErrorKind::RateLimit => {
-                let wait = match (script.retry_after_ms, &script.retry_after) {
-                    (Some(ms), _) if ms < 1000 => format!("{ms}ms"),
-                    (Some(ms), _) => format!("{}s", ms as f64 / 1000.0),
-                    (None, Some(s)) if s.parse::<f64>().is_ok() => format!("{s}s"),
-                    _ => "1.574s".to_owned(),
-                };
-                Self::new(
-                    format!("Rate limit reached for {model} in organization org-mock on tokens per min (TPM): Limit 200000, Used 162960, Requested 42288. Please try again in {wait}. Visit https://platform.openai.com/account/rate-limits to learn more."),
-                    "tokens",
-                    None,
-                    Some("rate_limit_exceeded"),
-                )
-            }
-            // error_429_insufficient_quota.json (OpenAI has no 402: out of credits is this body).
-            ErrorKind::InsufficientQuota | ErrorKind::InsufficientCredits => Self::new(
-                "You exceeded your current quota, please check your plan and billing details. For more information on this error, read the docs: https://platform.openai.com/docs/guides/error-codes/api-errors.",
-                "insufficient_quota",
-                None,
-                Some("insufficient_quota"),
-            ),
-            ErrorKind::ServerError => Self::new(
-                "The server had an error while processing your request. Sorry about that!",
-                "server_error",
-                None,
-                None,
-            ),
-            ErrorKind::BadGateway => ErrorObject {
-                code: Value::from(502),
-                ..Self::new("Bad gateway.", "cf_bad_gateway", None, None)
-            },
-            ErrorKind::Overloaded => Self::new(
-                format!("That model is currently overloaded with other requests. You can retry your request, or contact us through our help center at help.openai.com if the error persists. (Please include the request ID {request_id} in your message.)"),
-                "server_error",
-                None,
-                None,
-            ),
-            ErrorKind::Other(status) => Self::new(
-                format!("polyfuse-mock-server: scripted HTTP {status}"),
-                if status >= 500 {
-                    "server_error"
-                } else {
-                    "invalid_request_error"
-                },
-                None,
-                None,
-            ),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn delta_fields_absent_null_or_set() {
-        let d = Delta {
-            role: Some("assistant"),
-            content: Field::Value(""),
-            refusal: Field::Null,
-            ..Delta::default()
-        };
-        assert_eq!(
-            serde_json::to_string(&d).unwrap(),
-            r#"{"role":"assistant","content":"","refusal":null}"#
-        );
-        assert_eq!(serde_json::to_string(&Delta::default()).unwrap(), "{}");
-    }
-
-    #[test]
-    fn error_shapes() {
-        let e = ErrorObject::invalid_api_key("bad-key-123");
-        let v: Value = serde_json::from_slice(&e.to_body()).unwrap();
-        assert_eq!(v["error"]["code"], "invalid_api_key");
-        assert!(v["error"]["param"].is_null());
-        assert!(v["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("bad-key-123"));
-        let s = Script::default();
-        let e = ErrorObject::for_kind(ErrorKind::BadGateway, 502, "m", "k", &s, "r");
-        let v: Value = serde_json::from_slice(&e.to_body()).unwrap();
-        assert_eq!(v["error"]["code"], 502);
-    }
 
     #[test]
     fn prompt_tokens_count_text_parts() {

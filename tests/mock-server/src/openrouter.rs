@@ -14,7 +14,8 @@ use crate::openai::{frame, Answer, DONE};
 use crate::play::StreamPlan;
 use crate::script::{ErrorKind, Script};
 
-/// The keep-alive comment OpenRouter sends while it waits for the upstream provider.
+/// The keep-alive comment OpenRouter sends while it waits for the upstream provider (also what
+/// `keepalive_ms` sends).
 pub const PROCESSING: &[u8] = b": OPENROUTER PROCESSING\n\n";
 
 /// How many processing comments precede the first chunk.
@@ -43,14 +44,15 @@ fn error_with_metadata(status: u16, message: &str, metadata: Raw) -> Vec<u8> {
         .bytes()
 }
 
-/// The body of a scripted error.
-pub(crate) fn error_body(kind: ErrorKind, status: u16, model: &str, _script: &Script) -> Vec<u8> {
+/// The body of a scripted error, its message replaced by `error_message`.
+pub(crate) fn error_body(kind: ErrorKind, status: u16, model: &str, script: &Script) -> Vec<u8> {
     let provider = provider_of(model);
+    let text = |default: &str| script.error_text(default).to_owned();
     match kind {
         // Not recorded; the public API's wording for a billing failure (NOT retryable).
         ErrorKind::InsufficientCredits | ErrorKind::InsufficientQuota | ErrorKind::Other(402) => error_object(
             status,
-            "Insufficient credits. Add more using https://openrouter.ai/settings/credits",
+            &text("Insufficient credits. Add more using https://openrouter.ai/settings/credits"),
         ),
         // pai_error_429_provider_returned_error.response.json.
         ErrorKind::RateLimit => Obj::new()
@@ -58,7 +60,7 @@ pub(crate) fn error_body(kind: ErrorKind, status: u16, model: &str, _script: &Sc
                 "error",
                 Obj::new()
                     .f("code", status)
-                    .f("message", "Provider returned error")
+                    .f("message", text("Provider returned error"))
                     .f(
                         "metadata",
                         json!({
@@ -70,29 +72,29 @@ pub(crate) fn error_body(kind: ErrorKind, status: u16, model: &str, _script: &Sc
             )
             .f("user_id", "user_2mockMockMockMockMockMock")
             .bytes(),
-        ErrorKind::InvalidApiKey => error_object(status, "User not found."),
-        ErrorKind::ModelNotFound => error_object(status, &format!("No endpoints found for {model}.")),
+        ErrorKind::InvalidApiKey => error_object(status, &text("User not found.")),
+        ErrorKind::ModelNotFound => error_object(status, &text(&format!("No endpoints found for {model}."))),
         ErrorKind::ContextLengthExceeded => error_object(
             status,
-            "This endpoint's maximum context length is 128000 tokens. However, you requested about 130000 tokens (130000 of text input). Please reduce the length of either one, or use the \"middle-out\" transform to compress your prompt automatically.",
+            &text("This endpoint's maximum context length is 128000 tokens. However, you requested about 130000 tokens (130000 of text input). Please reduce the length of either one, or use the \"middle-out\" transform to compress your prompt automatically."),
         ),
         ErrorKind::ContentFilter | ErrorKind::PermissionDenied => error_with_metadata(
             status,
-            &format!("{model} requires moderation on {provider}. Your input was flagged for \"violence\"."),
+            &text(&format!("{model} requires moderation on {provider}. Your input was flagged for \"violence\".")),
             raw(json!({"reasons": ["violence"], "flagged_input": "…", "provider_name": provider, "model_slug": model})
             ),
         ),
         ErrorKind::BadGateway | ErrorKind::Overloaded => error_with_metadata(
             status,
-            "Provider returned error",
+            &text("Provider returned error"),
             raw(json!({"provider_name": provider, "raw": "upstream overloaded"})
             ),
         ),
-        ErrorKind::ServerError => error_object(status, "Internal Server Error"),
+        ErrorKind::ServerError => error_object(status, &text("Internal Server Error")),
         ErrorKind::InvalidRequest | ErrorKind::RequestTooLarge | ErrorKind::Other(_) => {
             error_object(
                 status,
-                &format!("polyfuse-mock-server: scripted HTTP {status} for {model}"),
+                &text(&format!("polyfuse-mock-server: scripted HTTP {status} for {model}")),
             )
         }
     }
@@ -190,8 +192,11 @@ pub(crate) fn completion(answer: &Answer<'_>, script: &Script) -> Vec<u8> {
     let calls = full_tool_calls(answer);
     let message = Obj::new()
         .f("role", "assistant")
-        .f("content", calls.is_none().then_some(&answer.text))
-        .f("refusal", null())
+        .f(
+            "content",
+            (calls.is_none() && !answer.refusal).then_some(&answer.text),
+        )
+        .f("refusal", answer.refusal.then_some(&answer.text))
         .f("reasoning", null())
         .opt("tool_calls", calls)
         .raw();
@@ -212,7 +217,7 @@ pub(crate) fn completion(answer: &Answer<'_>, script: &Script) -> Vec<u8> {
                 .raw()],
         )
         .f("system_fingerprint", null())
-        .f("usage", usage(answer.tokens, script))
+        .opt("usage", answer.usage.then(|| usage(answer.tokens, script)))
         .bytes()
 }
 
@@ -260,21 +265,41 @@ pub(crate) fn stream(answer: &Answer<'_>, script: &Script) -> StreamPlan {
                 "error",
                 Obj::new()
                     .f("code", 502)
-                    .f("message", "Provider disconnected unexpectedly")
+                    .f(
+                        "message",
+                        script.error_text("Provider disconnected unexpectedly"),
+                    )
                     .raw(),
             )),
         )],
+        keepalive: PROCESSING.to_vec(),
         ..StreamPlan::default()
     };
     plan.head = vec![PROCESSING.to_vec(); PROCESSING_COMMENTS];
-    plan.head.push(chunk(delta(Some("")), None, None));
     match &answer.calls {
+        // Not recorded: a refusal as OpenAI streams it (`content:null,refusal:""`, then `refusal`
+        // pieces), with the `role` every OpenRouter delta carries.
+        None if answer.refusal => {
+            let refusal = |piece: &str| {
+                Obj::new()
+                    .f("role", "assistant")
+                    .f("content", null())
+                    .f("refusal", piece)
+                    .raw()
+            };
+            plan.head.push(chunk(refusal(""), None, None));
+            for piece in answer::split_text(&answer.text, script.chunks) {
+                plan.content.push(chunk(refusal(&piece), None, None));
+            }
+        }
         None => {
+            plan.head.push(chunk(delta(Some("")), None, None));
             for piece in answer::split_text(&answer.text, script.chunks) {
                 plan.content.push(chunk(delta(Some(&piece)), None, None));
             }
         }
         Some(calls) => {
+            plan.head.push(chunk(delta(Some("")), None, None));
             for (index, call) in calls.iter().enumerate() {
                 let opening = Obj::new()
                     .f("index", index)

@@ -4,6 +4,8 @@
 //! (`ttft_ms`, `chunk_delay_ms`, `cut_after`, `stall_after`, `malformed_at`, `error_after`,
 //! `no_done`) applied the same way for every provider.
 
+use std::time::{Duration, Instant};
+
 use crate::http::{Conn, Gone};
 use crate::script::{CutMode, ErrorKind, NoDone, Script};
 use crate::stats::{Outcome, Recorder};
@@ -35,6 +37,9 @@ pub struct StreamPlan {
     /// content events), or `malformed_at` names the last one, the plain last content event goes
     /// out and the fault follows it, so a broken stream never shows a finish.
     pub fused_end: Option<Vec<Vec<u8>>>,
+    /// The format's keep-alive event (an SSE comment, Anthropic's `ping`), sent by
+    /// `keepalive_ms` during the `ttft_ms` and `chunk_delay_ms` waits. Not counted by the faults.
+    pub keepalive: Vec<u8>,
 }
 
 /// What the provider-neutral part of an exchange decided (steps 4–6 of the README's processing
@@ -136,7 +141,7 @@ async fn stream_inner(
     for event in &plan.head {
         conn.send_chunk(event).await?;
     }
-    conn.pause(script.ttft).await?;
+    wait(conn, script.ttft, plan, script).await?;
 
     let total = plan.content.len();
     let fault_at_end = [script.cut_after, script.stall_after, script.error_after]
@@ -149,7 +154,7 @@ async fn stream_inner(
     for sent in 0..=total {
         let at_end = sent == total;
         if sent > 0 && !at_end {
-            conn.pause(script.chunk_delay).await?;
+            wait(conn, script.chunk_delay, plan, script).await?;
         }
         // A fault "after K" fires once K content events are out (or at the end if there are fewer).
         let fires = |k: Option<usize>| k.is_some_and(|k| k == sent || (at_end && k > sent));
@@ -193,6 +198,29 @@ async fn stream_inner(
         conn.send_chunk(event).await?;
     }
     finish(conn, plan, script).await
+}
+
+/// Waits `duration`, watching the socket. With `keepalive_ms=N` it sends the keep-alive event at
+/// every multiple of N strictly inside the wait (⌈duration / N⌉ − 1 events, each its own HTTP
+/// chunk), on a schedule fixed at the start, so a late wake-up never changes how many are sent.
+async fn wait(
+    conn: &mut Conn,
+    duration: Duration,
+    plan: &StreamPlan,
+    script: &Script,
+) -> Result<(), Gone> {
+    let Some(every) = script.keepalive.filter(|_| !plan.keepalive.is_empty()) else {
+        return conn.pause(duration).await;
+    };
+    let start = Instant::now();
+    let until = |offset: Duration| (start + offset).saturating_duration_since(Instant::now());
+    let mut next = every;
+    while next < duration {
+        conn.pause(until(next)).await?;
+        conn.send_chunk(&plan.keepalive).await?;
+        next += every;
+    }
+    conn.pause(until(duration)).await
 }
 
 /// The terminator (unless `no_done`), then the end of the HTTP body.

@@ -113,6 +113,17 @@ pub enum NoDone {
     Hold,
 }
 
+/// Whose body shape a scripted error takes (`error_body`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ErrorBody {
+    /// The endpoint's own.
+    #[default]
+    Native,
+    /// OpenAI's `{"error":{"message","type","param","code"}}`, as proxies in front of other
+    /// providers send it.
+    OpenAi,
+}
+
 /// How `cut_after` breaks the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CutMode {
@@ -133,8 +144,16 @@ pub struct Script {
     pub ttft: Duration,
     pub chunks: Option<usize>,
     pub chunk_delay: Duration,
+    /// `keepalive_ms`: send the format's keep-alive event this often during the stream's
+    /// `ttft_ms` and `chunk_delay_ms` waits.
+    pub keepalive: Option<Duration>,
+    /// `json_stream`: answer a streaming request with the complete non-streaming JSON body.
+    pub json_stream: bool,
     pub status: Option<u16>,
     pub error: Option<ErrorKind>,
+    /// `error_message`: the human message of the scripted error (and of the mid-stream error).
+    pub error_message: Option<String>,
+    pub error_body: ErrorBody,
     pub retry_after: Option<String>,
     pub retry_after_ms: Option<u64>,
     pub should_retry: Option<bool>,
@@ -155,6 +174,8 @@ pub struct Script {
     pub tool_args: Option<String>,
     pub tool_calls: Option<usize>,
     pub finish: Option<String>,
+    /// `refusal=TEXT`: the answer is a refusal (OpenAI-family `message.refusal`) with this text.
+    pub refusal: Option<String>,
     pub prompt_tokens: Option<u64>,
     pub completion_tokens: Option<u64>,
     pub cached_tokens: Option<u64>,
@@ -162,6 +183,8 @@ pub struct Script {
     /// Prompt tokens written to the cache (Anthropic `cache_creation_input_tokens`, OpenRouter
     /// `cache_write_tokens`).
     pub cache_write_tokens: Option<u64>,
+    /// `usage=0`: report no usage at all (no usage fields, chunks or objects).
+    pub no_usage: bool,
     /// OpenRouter `usage.cost` in USD.
     pub cost: Option<f64>,
     /// The wire-format flavour (`format=openai|mistral|openrouter|anthropic|gemini`); each
@@ -201,6 +224,10 @@ impl Script {
             "ttft_ms" => self.ttft = ms(key, v)?,
             "chunks" => self.chunks = Some(positive(key, v)?),
             "chunk_delay_ms" => self.chunk_delay = ms(key, v)?,
+            "keepalive_ms" => {
+                self.keepalive = Some(Duration::from_millis(positive(key, v)? as u64))
+            }
+            "json_stream" => self.json_stream = boolean(key, v)?,
             "status" => {
                 let status: u16 = num(key, v)?;
                 if !(400..=599).contains(&status) {
@@ -213,6 +240,23 @@ impl Script {
                     ErrorKind::from_name(v)
                         .ok_or_else(|| format!("mock option `error`: unknown error `{v}`"))?,
                 )
+            }
+            "error_message" => {
+                if v.is_empty() {
+                    return Err("mock option `error_message` needs the message text".into());
+                }
+                self.error_message = Some(value)
+            }
+            "error_body" => {
+                self.error_body = match v {
+                    "openai" => ErrorBody::OpenAi,
+                    "native" => ErrorBody::Native,
+                    _ => {
+                        return Err(format!(
+                            "mock option `error_body` must be openai|native, got `{v}`"
+                        ))
+                    }
+                }
             }
             "retry_after" => {
                 if v.is_empty() {
@@ -260,11 +304,18 @@ impl Script {
             "tool_args" => self.tool_args = Some(value),
             "tool_calls" => self.tool_calls = Some(positive(key, v)?),
             "finish" | "finish_reason" => self.finish = Some(value),
+            "refusal" => {
+                if v.is_empty() {
+                    return Err("mock option `refusal` needs the refusal text".into());
+                }
+                self.refusal = Some(value)
+            }
             "prompt_tokens" => self.prompt_tokens = Some(num(key, v)?),
             "completion_tokens" => self.completion_tokens = Some(num(key, v)?),
             "cached_tokens" => self.cached_tokens = Some(num(key, v)?),
             "reasoning_tokens" => self.reasoning_tokens = Some(num(key, v)?),
             "cache_write_tokens" => self.cache_write_tokens = Some(num(key, v)?),
+            "usage" => self.no_usage = !boolean(key, v)?,
             "cost" => {
                 self.cost = Some(
                     v.parse::<f64>()
@@ -292,6 +343,17 @@ impl Script {
     fn validate(&self) -> Result<(), String> {
         if self.text.is_some() && self.words.is_some() {
             return Err("mock options `text` and `words` are exclusive".into());
+        }
+        if self.refusal.is_some() {
+            let other = [
+                ("text", self.text.is_some()),
+                ("words", self.words.is_some()),
+                ("tool_call", self.tool_call.is_some()),
+                ("tools", self.tools),
+            ];
+            if let Some((name, _)) = other.iter().find(|(_, set)| *set) {
+                return Err(format!("mock options `refusal` and `{name}` are exclusive"));
+            }
         }
         if self.reset && self.hang {
             return Err("mock options `reset` and `hang` are exclusive".into());
@@ -333,6 +395,11 @@ impl Script {
             fail_times: None,
             ..self.clone()
         }
+    }
+
+    /// The human message of an error: `error_message` if scripted, else the format's `default`.
+    pub fn error_text<'a>(&'a self, default: &'a str) -> &'a str {
+        self.error_message.as_deref().unwrap_or(default)
     }
 
     /// The error response to send, if any: `error=` names the body, `status=` the HTTP status
@@ -477,6 +544,38 @@ mod tests {
             Script::parse("no_done=1", None).unwrap().no_done,
             NoDone::Omit
         );
+    }
+
+    #[test]
+    fn response_shape_options() {
+        let s = Script::parse(
+            "keepalive_ms=15;json_stream;refusal=No%20way;error_message=a%3Bb;error_body=openai;usage=0",
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.keepalive, Some(Duration::from_millis(15)));
+        assert!(s.json_stream && s.no_usage);
+        assert_eq!(s.refusal.as_deref(), Some("No way"));
+        assert_eq!(s.error_text("default"), "a;b");
+        assert_eq!(s.error_body, ErrorBody::OpenAi);
+        // None of them is a fault: they survive `fail_times`.
+        assert!(!s.has_fault());
+        assert_eq!(s.without_faults(), s);
+        assert_eq!(Script::default().error_text("default"), "default");
+        assert!(!Script::parse("usage=1", None).unwrap().no_usage);
+        for bad in [
+            "keepalive_ms=0",
+            "json_stream=2",
+            "refusal=",
+            "refusal=x;text=y",
+            "error_message=",
+            "error_body=anthropic",
+            "usage=some",
+        ] {
+            let e = Script::parse(bad, None).unwrap_err();
+            let key = bad.split(['=', ';']).next().unwrap();
+            assert!(e.contains(key), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -367,3 +367,108 @@ pub fn sse_events(text: &str, sep: &str) -> Vec<(String, String)> {
         })
         .collect()
 }
+
+/// The five wire formats, for tests that run one script against every endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    OpenAi,
+    Mistral,
+    OpenRouter,
+    Anthropic,
+    Gemini,
+}
+
+impl Format {
+    pub const ALL: [Format; 5] = [
+        Format::OpenAi,
+        Format::Mistral,
+        Format::OpenRouter,
+        Format::Anthropic,
+        Format::Gemini,
+    ];
+
+    /// The request path, the headers (auth, and the flavour for Mistral) and the JSON body asking
+    /// `model` (options included) about `user`, streaming or not. Gemini streams with `alt=sse`;
+    /// OpenAI-like streams ask for usage (`stream_options` except on Mistral, which rejects it).
+    pub fn request(
+        self,
+        model: &str,
+        user: &str,
+        stream: bool,
+    ) -> (String, Vec<(&'static str, &'static str)>, Value) {
+        let bearer = ("authorization", "Bearer sk-test-123");
+        match self {
+            Format::OpenAi | Format::Mistral | Format::OpenRouter => {
+                let usage = stream && self != Format::Mistral;
+                let body = if stream {
+                    chat_stream(model, user, usage)
+                } else {
+                    chat(model, user)
+                };
+                let (path, headers) = match self {
+                    Format::OpenAi => ("/v1/chat/completions", vec![bearer]),
+                    Format::Mistral => (
+                        "/v1/chat/completions",
+                        vec![bearer, ("x-mock-format", "mistral")],
+                    ),
+                    _ => ("/api/v1/chat/completions", vec![bearer]),
+                };
+                (path.to_owned(), headers, body)
+            }
+            Format::Anthropic => {
+                let mut body = serde_json::json!({"model": model, "max_tokens": 256,
+                    "messages": [{"role": "user", "content": user}]});
+                if stream {
+                    body["stream"] = Value::Bool(true);
+                }
+                let headers = vec![
+                    ("x-api-key", "sk-ant-test"),
+                    ("anthropic-version", "2023-06-01"),
+                ];
+                ("/v1/messages".to_owned(), headers, body)
+            }
+            Format::Gemini => {
+                // Encoded as a client would: the server decodes the segment once, then the options.
+                let segment = model
+                    .replace('%', "%25")
+                    .replace(';', "%3B")
+                    .replace('=', "%3D");
+                let path = if stream {
+                    format!("/v1beta/models/{segment}:streamGenerateContent?alt=sse")
+                } else {
+                    format!("/v1beta/models/{segment}:generateContent")
+                };
+                let body =
+                    serde_json::json!({"contents": [{"role": "user", "parts": [{"text": user}]}]});
+                (path, vec![("x-goog-api-key", "AIza-test")], body)
+            }
+        }
+    }
+
+    /// One request on a fresh connection, read to its end.
+    pub async fn call(self, addr: SocketAddr, model: &str, stream: bool) -> Response {
+        self.send(addr, model, stream).await.read_response().await
+    }
+
+    /// Sends the request on a new connection and returns the client (to read the response
+    /// piece by piece).
+    pub async fn send(self, addr: SocketAddr, model: &str, stream: bool) -> Client {
+        let (path, headers, body) = self.request(model, "q", stream);
+        let mut client = Client::connect(addr).await;
+        let mut all = vec![("content-type", "application/json")];
+        all.extend_from_slice(&headers);
+        client
+            .send("POST", &path, &all, body.to_string().as_bytes())
+            .await
+            .expect("send");
+        client
+    }
+
+    /// How the format separates SSE events.
+    pub fn separator(self) -> &'static str {
+        match self {
+            Format::Gemini => "\r\n\r\n",
+            _ => "\n\n",
+        }
+    }
+}
