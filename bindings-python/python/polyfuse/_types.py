@@ -42,6 +42,8 @@ class Usage:
     reasoning_tokens: int = 0
     cost_usd: Optional[float] = None
     """Cost in USD, when known (never a made-up 0)."""
+    cache_write_1h_tokens: int = 0
+    """Of ``cache_write_tokens``, those written with a 1-hour lifetime (Anthropic)."""
     total_tokens: int = 0
     """``input_tokens + output_tokens``."""
     source: UsageSource = "unknown"
@@ -53,14 +55,15 @@ class Usage:
     @classmethod
     def _from_dict(cls, d: Mapping[str, Any]) -> "Usage":
         return cls(
-            d.get("input_tokens", 0),
-            d.get("output_tokens", 0),
-            d.get("cached_input_tokens", 0),
-            d.get("cache_write_tokens", 0),
-            d.get("reasoning_tokens", 0),
-            d.get("cost_usd"),
-            d.get("total_tokens", 0),
-            d.get("source", "unknown"),
+            input_tokens=d.get("input_tokens", 0),
+            output_tokens=d.get("output_tokens", 0),
+            cached_input_tokens=d.get("cached_input_tokens", 0),
+            cache_write_tokens=d.get("cache_write_tokens", 0),
+            reasoning_tokens=d.get("reasoning_tokens", 0),
+            cost_usd=d.get("cost_usd"),
+            cache_write_1h_tokens=d.get("cache_write_1h_tokens", 0),
+            total_tokens=d.get("total_tokens", 0),
+            source=d.get("source", "unknown"),
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -69,6 +72,7 @@ class Usage:
             "output_tokens": self.output_tokens,
             "cached_input_tokens": self.cached_input_tokens,
             "cache_write_tokens": self.cache_write_tokens,
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
             "reasoning_tokens": self.reasoning_tokens,
             "total_tokens": self.total_tokens,
             "source": self.source,

@@ -456,8 +456,17 @@ struct WireUsage {
     cache_creation_input_tokens: Option<u64>,
     #[serde(default)]
     cache_read_input_tokens: Option<u64>,
+    /// `{ephemeral_5m_input_tokens, ephemeral_1h_input_tokens}`: the writes by lifetime.
+    #[serde(default)]
+    cache_creation: Option<CacheCreation>,
     #[serde(default)]
     output_tokens_details: Option<OutputDetails>,
+}
+
+#[derive(Deserialize, Default, Clone, Debug)]
+struct CacheCreation {
+    #[serde(default)]
+    ephemeral_1h_input_tokens: Option<u64>,
 }
 
 #[derive(Deserialize, Default, Clone, Debug)]
@@ -480,6 +489,9 @@ impl WireUsage {
         if later.output_tokens_details.is_some() {
             self.output_tokens_details = later.output_tokens_details;
         }
+        if later.cache_creation.is_some() {
+            self.cache_creation = later.cache_creation;
+        }
     }
 
     fn normalize(&self) -> Usage {
@@ -490,6 +502,12 @@ impl WireUsage {
             output_tokens: self.output_tokens.unwrap_or(0),
             cached_input_tokens: read,
             cache_write_tokens: write,
+            cache_write_1h_tokens: self
+                .cache_creation
+                .as_ref()
+                .and_then(|c| c.ephemeral_1h_input_tokens)
+                .unwrap_or(0)
+                .min(write),
             reasoning_tokens: self
                 .output_tokens_details
                 .as_ref()

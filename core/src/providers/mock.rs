@@ -155,6 +155,7 @@ impl MockProvider {
             output_tokens: cfg.output_tokens.unwrap_or(output),
             cached_input_tokens: cfg.cached_input_tokens.unwrap_or(0),
             cache_write_tokens: 0,
+            cache_write_1h_tokens: 0,
             reasoning_tokens: cfg.reasoning_tokens.unwrap_or(0),
             cost_usd: None,
             source: UsageSource::Reported,

@@ -781,6 +781,7 @@ impl WireUsage {
                 .or(self.prompt_cache_hit_tokens)
                 .unwrap_or(0),
             cache_write_tokens: p.cache_write_tokens.unwrap_or(0),
+            cache_write_1h_tokens: 0,
             reasoning_tokens: reasoning,
             cost_usd,
             source: UsageSource::Reported,

@@ -56,6 +56,10 @@ pub struct Usage {
     pub cached_input_tokens: u64,
     /// Of `input_tokens`, those written to the provider's prompt cache.
     pub cache_write_tokens: u64,
+    /// Of `cache_write_tokens`, those written with a 1-hour lifetime (Anthropic prices them
+    /// apart from 5-minute writes); 0 where the provider does not say.
+    #[serde(default)]
+    pub cache_write_1h_tokens: u64,
     /// Of `output_tokens`, those spent on reasoning.
     pub reasoning_tokens: u64,
     /// Cost in USD, when known (reported by the provider or priced); never a made-up 0.
@@ -96,6 +100,9 @@ impl Usage {
         self.cache_write_tokens = self
             .cache_write_tokens
             .saturating_add(other.cache_write_tokens);
+        self.cache_write_1h_tokens = self
+            .cache_write_1h_tokens
+            .saturating_add(other.cache_write_1h_tokens);
         self.reasoning_tokens = self.reasoning_tokens.saturating_add(other.reasoning_tokens);
         self.cost_usd = match (self.cost_usd, other.cost_usd) {
             (None, None) => None,
@@ -150,11 +157,12 @@ impl Usage {
 impl Serialize for Usage {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let mut s = serializer.serialize_struct("Usage", 8)?;
+        let mut s = serializer.serialize_struct("Usage", 9)?;
         s.serialize_field("input_tokens", &self.input_tokens)?;
         s.serialize_field("output_tokens", &self.output_tokens)?;
         s.serialize_field("cached_input_tokens", &self.cached_input_tokens)?;
         s.serialize_field("cache_write_tokens", &self.cache_write_tokens)?;
+        s.serialize_field("cache_write_1h_tokens", &self.cache_write_1h_tokens)?;
         s.serialize_field("reasoning_tokens", &self.reasoning_tokens)?;
         s.serialize_field("total_tokens", &self.total_tokens())?;
         if let Some(c) = self.cost_usd {
