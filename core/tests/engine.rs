@@ -264,3 +264,185 @@ async fn a_stream_dropped_mid_answer_reports_what_was_received() {
     assert_eq!(ev.usage.input_tokens, 9);
     assert_eq!(ev.usage.source, UsageSource::Reported);
 }
+
+fn gemini_and_mistral(server: &polyfuse_mock_server::MockServer) -> Client {
+    let config = Config::from_value(json!({
+        "env_providers": false,
+        "providers": {
+            "p": {"format": "openai", "base_url": server.base_url(), "api_key": "sk-test"},
+            "a": {"format": "anthropic", "base_url": server.base_url(), "api_key": "sk-ant-test"},
+            "g": {"format": "gemini", "base_url": format!("{}/v1beta", server.url()), "api_key": "g-test"},
+            "m": {"format": "mistral", "base_url": server.base_url(), "api_key": "m-test"},
+        },
+        "routes": {
+            "ctx": {"targets": [
+                "p/a;status=400;error=invalid_request;error_message=litellm.ContextWindowExceededError%3A%20too%20long;key=ctx",
+                "p/b;text=fitted"]},
+        },
+    }))
+    .unwrap();
+    Client::new(config, vec![]).unwrap()
+}
+
+#[tokio::test]
+async fn a_json_answer_to_a_stream_request_is_the_complete_answer() {
+    let server = polyfuse_mock_server::start().await.unwrap();
+    let c = gemini_and_mistral(&server);
+    for model in [
+        "p/m;json_stream=1;text=whole%20answer",
+        "a/claude;json_stream=1;text=whole%20answer",
+        "g/gemini-2.5-flash;json_stream=1;text=whole%20answer",
+        "m/mistral-small;format=mistral;json_stream=1;text=whole%20answer",
+    ] {
+        // complete() streams under the hood: the JSON body is read as the answer, not as a
+        // stream that "ended after 0 events".
+        let r = c.complete(req(model)).await.unwrap();
+        assert_eq!(r.text, "whole answer", "{model}");
+        assert_eq!(r.attempts.len(), 1, "{model}: not retried");
+        assert_eq!(r.usage.source, UsageSource::Reported, "{model}");
+        // stream() yields it as deltas and a final event.
+        let (events, err) = stream_all(&c, model).await;
+        assert!(err.is_none(), "{model}: {err:?}");
+        let text: String = events
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::TextDelta { text } => Some(text.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(text, "whole answer", "{model}");
+        assert_eq!(final_response(&events).text, "whole answer");
+    }
+}
+
+#[tokio::test]
+async fn errors_are_read_by_what_servers_really_send() {
+    let server = polyfuse_mock_server::start().await.unwrap();
+    let c = gemini_and_mistral(&server);
+    // A generic 400 whose message names the context window is a context-window error, and it
+    // falls back.
+    let r = c.complete(req("ctx")).await.unwrap();
+    assert_eq!(r.text, "fitted");
+    assert_eq!(
+        r.attempts[0].error_kind,
+        Some(ErrorKind::ContextWindowExceeded)
+    );
+    // Content-policy wording, in every format, and OpenAI-shaped bodies behind the Anthropic and
+    // Gemini endpoints (a proxy in front).
+    for (model, kind) in [
+        ("p/m;status=400;error_message=blocked%20by%20our%20content%20policy", ErrorKind::ContentFiltered),
+        ("a/claude;status=400;error_message=Output%20blocked%20by%20content%20filtering%20policy", ErrorKind::ContentFiltered),
+        ("g/gemini-2.5-flash;status=400;error_message=The%20input%20token%20count%20exceeds%20the%20maximum%20number%20of%20tokens%20allowed", ErrorKind::ContextWindowExceeded),
+        ("m/mistral-large;format=mistral;status=400;error_message=Prompt%20contains%209%20tokens%2C%20too%20large%20for%20model", ErrorKind::ContextWindowExceeded),
+        ("a/claude;error=context_length_exceeded;error_body=openai", ErrorKind::ContextWindowExceeded),
+        ("g/gemini-2.5-flash;error=context_length_exceeded;error_body=openai", ErrorKind::ContextWindowExceeded),
+        ("a/claude;error=insufficient_quota;error_body=openai", ErrorKind::Quota),
+        ("g/gemini-2.5-flash;error=rate_limit;error_body=openai", ErrorKind::RateLimited),
+    ] {
+        let e = c
+            .complete(Request::from_values(model, json!("hi"), json!({"timeout_ms": 1500})).unwrap())
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, kind, "{model}: {}", e.message);
+        assert!(
+            !e.message.starts_with("HTTP 4"),
+            "{model}: the body was read: {}",
+            e.message
+        );
+    }
+    let e = c
+        .complete(req(
+            "g/gemini-2.5-flash;error=context_length_exceeded;error_body=openai",
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.provider_code.as_deref(), Some("context_length_exceeded"));
+}
+
+#[tokio::test]
+async fn a_stream_without_usage_is_estimated_never_zero() {
+    let server = polyfuse_mock_server::start().await.unwrap();
+    let c = gemini_and_mistral(&server);
+    for model in [
+        "m/mistral-small;format=mistral;usage=0;words=12",
+        "p/m;usage=0;words=12",
+        "a/claude;usage=0;words=12",
+        "g/gemini-2.5-flash;usage=0;words=12",
+    ] {
+        let r = c.complete(req(model)).await.unwrap();
+        assert_eq!(r.usage.source, UsageSource::Estimated, "{model}");
+        assert!(
+            r.usage.input_tokens > 0 && r.usage.output_tokens > 0,
+            "{model}: {:?}",
+            r.usage
+        );
+        assert_eq!(r.attempts[0].usage, r.usage);
+        let (events, _) = stream_all(&c, model).await;
+        assert_eq!(
+            final_response(&events).usage.source,
+            UsageSource::Estimated,
+            "{model}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_is_the_text_in_complete_and_stream() {
+    let (_s, c) = setup(json!({}), json!({})).await;
+    let model = "p/m;refusal=I%27m%20sorry%2C%20I%20can%27t%20help%20with%20that.";
+    let want = "I'm sorry, I can't help with that.";
+    let r = c.complete(req(model)).await.unwrap();
+    assert_eq!(r.text, want);
+    assert_eq!(r.message.refusal.as_deref(), Some(want));
+    let plain = Request::from_values(model, json!("hi"), json!({"include_raw": true})).unwrap();
+    let r = c.complete(plain).await.unwrap();
+    assert_eq!(r.text, want, "the plain (non-streaming) request too");
+    assert_eq!(r.message.refusal.as_deref(), Some(want));
+    let (events, err) = stream_all(&c, model).await;
+    assert!(err.is_none());
+    let streamed: String = events
+        .iter()
+        .filter_map(|e| match e {
+            StreamEvent::TextDelta { text } => Some(text.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(streamed, want);
+    assert_eq!(
+        final_response(&events).message.refusal.as_deref(),
+        Some(want)
+    );
+}
+
+#[tokio::test]
+async fn keep_alives_do_not_count_as_a_first_token_but_keep_a_stream_alive() {
+    let routes = json!({"r": {"targets": ["p/pinging;ttft_ms=3000;keepalive_ms=100", "p/backup;text=from%20backup"]}});
+    let (s, c) = setup(
+        json!({"first_token_timeout_ms": 500, "stream_idle_timeout_ms": 400}),
+        routes,
+    )
+    .await;
+    // A provider that only pings before its first token is silent: it fails over after 500 ms.
+    let t = std::time::Instant::now();
+    let r = c.complete(req("r")).await.unwrap();
+    assert_eq!(r.text, "from backup");
+    assert!(
+        t.elapsed() < std::time::Duration::from_millis(2500),
+        "{:?}",
+        t.elapsed()
+    );
+    assert_eq!(r.attempts.len(), 2, "a silent target is not retried");
+    // After the first token, keep-alives count: gaps of 800 ms between chunks with pings every
+    // 100 ms are not a stall under a 400 ms idle deadline.
+    let (events, err) = stream_all(&c, "p/slow;words=4;chunk_delay_ms=800;keepalive_ms=100").await;
+    assert!(err.is_none(), "{err:?}");
+    let r = final_response(&events);
+    assert_eq!(r.attempts.len(), 1);
+    assert_eq!(r.text, "w1 w2 w3 w4");
+    // Without keep-alives the same gaps are a stall.
+    let (_, err) = stream_all(&c, "p/slow;words=4;chunk_delay_ms=800").await;
+    let err = err.expect("a stall");
+    assert_eq!(err.kind, ErrorKind::Timeout);
+    assert!(err.message.contains("stalled"), "{}", err.message);
+    let _ = s;
+}
