@@ -2,15 +2,18 @@
 //! `${ENV}` and `${ENV:-default}` are expanded in every string; every error names the key path.
 //!
 //! # Defaults
-//! - Built-in providers are registered from the usual environment variables (`env_providers = true`):
-//!   `openai` (OPENAI_API_KEY), `openrouter` (OPENROUTER_API_KEY), `groq`, `together`, `deepseek`,
-//!   `xai` (their `*_API_KEY`), `ollama` (no key, `OLLAMA_BASE_URL` or `http://localhost:11434/v1`),
-//!   `anthropic` (ANTHROPIC_API_KEY, Messages format), `google` (GEMINI_API_KEY or GOOGLE_API_KEY,
-//!   Gemini format), `mistral` (MISTRAL_API_KEY), and always `mock`.
+//! - Built-in providers (the table in `builtin.rs`) are registered from the usual environment
+//!   variables (`env_providers = true`): `openai` (OPENAI_API_KEY), `openrouter`
+//!   (OPENROUTER_API_KEY), `groq`, `together`, `deepseek`, `xai` (their `*_API_KEY`), `ollama`
+//!   (no key, `OLLAMA_BASE_URL` / `OLLAMA_HOST`), `anthropic` (ANTHROPIC_API_KEY), `google`
+//!   (GEMINI_API_KEY or GOOGLE_API_KEY), `mistral` (MISTRAL_API_KEY), and always `mock`. Base
+//!   URLs come from the SDKs' variables too (`OPENAI_BASE_URL`, `ANTHROPIC_BASE_URL`, ...).
+//! - An entry named like a built-in needs no `format`: the built-in fills its gaps.
 //! - A provider with format `anthropic`, `gemini` or `mistral` and no `base_url` uses the official
 //!   endpoint of that format.
-//! - `policy`: see [`Policy::default`]: a silent provider, a slow first token or a stalled stream
-//!   moves on after 10 s; two attempts per target; the whole call never exceeds 120 s.
+//! - `policy`: see [`Policy::default`]: a silent provider or a stalled stream moves on after 10 s
+//!   (a reasoning call waits up to 120 s for its first output); a stream that keeps making
+//!   progress is never cut; two attempts per target; the whole call never exceeds 600 s.
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
