@@ -284,11 +284,27 @@ export interface Usage {
   totalTokens: number
 }
 
-/** One logical call's accounting, delivered once per call to `onUsage`. */
+/**
+ * One usage event, delivered once to `onUsage`: one per attempt when it ends (`level:
+ * 'attempt'`, `parentId` = the call's id), then one for the call (`level: 'call'`).
+ */
 export interface UsageEvent {
   requestId: string
-  /** The logical call this one belongs to (fusion members and judges). */
+  /** For an attempt: its call's id; for a call: the fusion it belongs to. */
   parentId?: string
+  level: 'attempt' | 'call'
+  /** When the call or attempt started (milliseconds since the Unix epoch). */
+  startedAtMs: number
+  /** An attempt's number within its call. */
+  attempt?: number
+  /** An attempt started as a hedge's backup. */
+  hedge: boolean
+  /** An attempt on a fallback target; a call answered by one. */
+  fallback: boolean
+  /** The error's message, when the outcome is an error. */
+  errorMessage?: string
+  /** The call's `metadata`. */
+  metadata: Record<string, unknown>
   route?: string
   /** The model requested. */
   model: string

@@ -130,9 +130,11 @@ impl Client {
     #[napi]
     pub async fn flush_usage(&self) -> Result<()> {
         let client = self.inner.clone();
-        tokio::task::spawn_blocking(move || client.flush_usage())
-            .await
-            .map_err(|e| napi::Error::from_reason(format!("polyfuse: flushUsage failed: {e}")))
+        tokio::task::spawn_blocking(move || {
+            client.flush_usage(None);
+        })
+        .await
+        .map_err(|e| napi::Error::from_reason(format!("polyfuse: flushUsage failed: {e}")))
     }
 
     /// Delivers pending usage events and stops the usage thread; later calls still work but
@@ -140,9 +142,11 @@ impl Client {
     #[napi]
     pub async fn close(&self) -> Result<()> {
         let client = self.inner.clone();
-        tokio::task::spawn_blocking(move || client.close())
-            .await
-            .map_err(|e| napi::Error::from_reason(format!("polyfuse: close failed: {e}")))
+        tokio::task::spawn_blocking(move || {
+            client.close(None);
+        })
+        .await
+        .map_err(|e| napi::Error::from_reason(format!("polyfuse: close failed: {e}")))
     }
 }
 

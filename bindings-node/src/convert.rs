@@ -123,12 +123,28 @@ pub enum StreamEvent {
     Final { response: Response },
 }
 
-/// One logical call's accounting, delivered once per call to `onUsage`.
+/// One usage event, delivered once to `onUsage`: one per attempt when it ends (`level:
+/// 'attempt'`, `parentId` = the call's id), then one for the call (`level: 'call'`).
 #[napi(object)]
 pub struct UsageEvent {
     pub request_id: String,
-    /// The logical call this one belongs to (fusion members and judges).
+    /// For an attempt: its call's id; for a call: the fusion it belongs to.
     pub parent_id: Option<String>,
+    #[napi(ts_type = "'attempt' | 'call'")]
+    pub level: String,
+    /// When the call or attempt started (milliseconds since the Unix epoch).
+    pub started_at_ms: f64,
+    /// An attempt's number within its call.
+    pub attempt: Option<u32>,
+    /// An attempt started as a hedge's backup.
+    pub hedge: bool,
+    /// An attempt on a fallback target; a call answered by one.
+    pub fallback: bool,
+    /// The error's message, when the outcome is an error.
+    pub error_message: Option<String>,
+    /// The call's `metadata`.
+    #[napi(ts_type = "Record<string, unknown>")]
+    pub metadata: Value,
     pub route: Option<String>,
     /// The model requested.
     pub model: String,
@@ -272,6 +288,17 @@ pub(crate) fn usage_event_to_js(e: &core::UsageEvent) -> UsageEvent {
     UsageEvent {
         request_id: e.request_id.clone(),
         parent_id: e.parent_id.clone(),
+        level: match e.level {
+            core::Level::Attempt => "attempt",
+            core::Level::Call => "call",
+        }
+        .to_string(),
+        started_at_ms: e.started_at_ms as f64,
+        attempt: e.attempt,
+        hedge: e.hedge,
+        fallback: e.fallback,
+        error_message: e.error_message.clone(),
+        metadata: Value::Object(e.metadata.clone()),
         route: e.route.clone(),
         model: e.model.clone(),
         provider: e.provider.clone(),

@@ -20,12 +20,16 @@ pub(crate) fn callback(f: Function<UsageEvent, Unknown<'static>>) -> Result<Usag
         .callee_handled::<false>()
         .weak::<true>()
         .build()?;
-    Ok(Arc::new(move |event: &polyfuse_core::UsageEvent| {
-        // Non-blocking: the queue is unbounded; the status only says the JS side is gone (the
-        // environment is shutting down), when dropping the event is all there is to do.
-        let _ = tsfn.call(
-            usage_event_to_js(event),
-            ThreadsafeFunctionCallMode::NonBlocking,
-        );
-    }))
+    Ok(Arc::new(
+        move |batch: &[Arc<polyfuse_core::UsageEvent>]| {
+            for event in batch {
+                // Non-blocking: the status only says the JS side is gone (the environment is
+                // shutting down), when dropping the event is all there is to do.
+                let _ = tsfn.call(
+                    usage_event_to_js(event),
+                    ThreadsafeFunctionCallMode::NonBlocking,
+                );
+            }
+        },
+    ))
 }

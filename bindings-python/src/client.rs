@@ -133,14 +133,19 @@ impl PyClient {
     /// Blocks (GIL released) until every usage event emitted so far was delivered.
     fn flush_usage(&self, py: Python<'_>) {
         let client = self.client.clone();
-        py.detach(move || client.flush_usage());
+        py.detach(move || {
+            client.flush_usage(None);
+        });
     }
 
     /// As `flush_usage`, awaitable (waits on a blocking thread of the runtime).
     async fn aflush_usage(&self) -> PyResult<()> {
         let client = self.client.clone();
         let task = runtime::spawn(async move {
-            tokio::task::spawn_blocking(move || client.flush_usage()).await
+            tokio::task::spawn_blocking(move || {
+                client.flush_usage(None);
+            })
+            .await
         })?;
         match task.await {
             Ok(Ok(())) => Ok(()),
@@ -151,6 +156,8 @@ impl PyClient {
     /// Delivers pending usage events and stops the usage thread.
     fn close(&self, py: Python<'_>) {
         let client = self.client.clone();
-        py.detach(move || client.close());
+        py.detach(move || {
+            client.close(None);
+        });
     }
 }

@@ -36,20 +36,24 @@ impl Drop for InFlight {
     }
 }
 
-/// Wraps `callback(event_dict)`.
+/// Wraps `callback([event_dict, ...])`: one call (and one GIL acquisition) per batch.
 pub fn callback(callback: Py<PyAny>) -> UsageCallback {
-    Arc::new(move |event: &UsageEvent| {
-        let value = match serde_json::to_value(event) {
-            Ok(v) => v,
-            Err(_) => return,
-        };
+    Arc::new(move |batch: &[Arc<UsageEvent>]| {
+        let values: Vec<serde_json::Value> = batch
+            .iter()
+            .filter_map(|e| serde_json::to_value(e.as_ref()).ok())
+            .collect();
         // Counted before the check so that `_shutdown` (flag, then wait for zero) cannot miss us.
         let _guard = InFlight::enter();
         if runtime::is_shut_down() {
             return;
         }
         Python::try_attach(|py| {
-            let result = convert::to_py(py, &value).and_then(|ev| callback.bind(py).call1((ev,)));
+            let result = values
+                .iter()
+                .map(|v| convert::to_py(py, v))
+                .collect::<PyResult<Vec<_>>>()
+                .and_then(|events| callback.bind(py).call1((events,)));
             if let Err(e) = result {
                 e.write_unraisable(py, Some(callback.bind(py)));
             }

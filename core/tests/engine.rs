@@ -234,9 +234,10 @@ async fn a_stream_dropped_mid_answer_reports_what_was_received() {
     let server = polyfuse_mock_server::start().await.unwrap();
     let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let sink = events.clone();
-    let cb: polyfuse_core::UsageCallback = std::sync::Arc::new(move |ev| {
-        sink.lock().unwrap().push(ev.clone());
-    });
+    let cb: polyfuse_core::UsageCallback =
+        std::sync::Arc::new(move |batch: &[std::sync::Arc<polyfuse_core::UsageEvent>]| {
+            sink.lock().unwrap().extend(batch.iter().cloned());
+        });
     let config = Config::from_value(json!({
         "env_providers": false,
         "providers": {"a": {"format": "anthropic", "base_url": server.base_url(), "api_key": "k"}},
@@ -254,10 +255,17 @@ async fn a_stream_dropped_mid_answer_reports_what_was_received() {
         }
     }
     drop(s);
-    c.flush_usage();
+    let stats = c.flush_usage(None);
+    assert_eq!((stats.emitted, stats.delivered, stats.dropped), (2, 2, 0));
     let events = events.lock().unwrap();
-    assert_eq!(events.len(), 1);
-    let ev = &events[0];
+    assert_eq!(events.len(), 2, "the attempt's event, then the call's");
+    let attempt = &events[0];
+    assert_eq!(attempt.level, polyfuse_core::Level::Attempt);
+    assert_eq!(attempt.outcome, Outcome::Cancelled);
+    assert_eq!(attempt.usage.input_tokens, 9);
+    let ev = &events[1];
+    assert_eq!(ev.level, polyfuse_core::Level::Call);
+    assert_eq!(attempt.parent_id.as_deref(), Some(ev.request_id.as_str()));
     assert_eq!(ev.outcome, Outcome::Cancelled);
     assert_eq!(ev.attempts.len(), 1);
     assert_eq!(ev.attempts[0].outcome, Outcome::Cancelled);

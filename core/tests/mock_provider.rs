@@ -13,8 +13,14 @@ fn client(config: Value) -> (Client, Arc<Mutex<Vec<UsageEvent>>>) {
     let sink = events.clone();
     let c = Client::new(
         Config::from_value(config).unwrap(),
-        vec![Arc::new(move |e: &UsageEvent| {
-            sink.lock().unwrap().push(e.clone())
+        vec![Arc::new(move |batch: &[Arc<UsageEvent>]| {
+            // The call-level events (attempt events are covered in engine.rs).
+            sink.lock().unwrap().extend(
+                batch
+                    .iter()
+                    .filter(|e| e.level == polyfuse_core::Level::Call)
+                    .map(|e| e.as_ref().clone()),
+            )
         })],
     )
     .unwrap();
@@ -68,7 +74,7 @@ async fn scripted_chunks_and_failure_times() {
         .unwrap();
     assert_eq!(r.finish_reason, FinishReason::ToolCalls);
     assert_eq!(r.message.tool_calls[0].function.arguments, r#"{"q":"x"}"#);
-    c.flush_usage();
+    c.flush_usage(None);
     let outcomes: Vec<Outcome> = events.lock().unwrap().iter().map(|e| e.outcome).collect();
     assert_eq!(outcomes, vec![Outcome::Error, Outcome::Ok, Outcome::Ok]);
 }

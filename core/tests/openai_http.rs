@@ -31,8 +31,10 @@ async fn harness_with(policy: Value, key: &str) -> Harness {
     let sink = events.clone();
     let client = Client::new(
         config,
-        vec![Arc::new(move |e: &UsageEvent| {
-            sink.lock().unwrap().push(e.clone())
+        vec![Arc::new(move |batch: &[Arc<UsageEvent>]| {
+            sink.lock()
+                .unwrap()
+                .extend(batch.iter().map(|e| e.as_ref().clone()))
         })],
     )
     .unwrap();
@@ -83,9 +85,16 @@ impl Harness {
         seen
     }
 
+    /// The call-level usage events so far (attempt events are left out).
     fn usage_events(&self) -> Vec<UsageEvent> {
-        self.client.flush_usage();
-        self.events.lock().unwrap().clone()
+        self.client.flush_usage(None);
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.level == polyfuse_core::Level::Call)
+            .cloned()
+            .collect()
     }
 
     async fn collect(&self, r: Request) -> (Vec<StreamEvent>, Option<polyfuse_core::Error>) {

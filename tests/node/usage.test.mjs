@@ -1,4 +1,5 @@
-// onUsage: exactly one event per call, whatever its end, delivered as `(event)`.
+// onUsage: one event per attempt and one per call (attempts first), exactly once each, whatever
+// the call's end, delivered as `(event)`.
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { after, before, describe, test } from 'node:test'
@@ -16,19 +17,21 @@ describe('usage events', () => {
 
   function recordingClient() {
     const events = []
+    const all = []
     const args = []
     const client = new Client({
       config: mockConfig(server),
       onUsage: (...a) => {
         args.push(a.length)
-        events.push(a[0])
+        all.push(a[0])
+        if (a[0].level === 'call') events.push(a[0])
       },
     })
-    return { client, events, args }
+    return { client, events, args, all }
   }
 
   test('one event per call: complete, stream, failure, abort', async () => {
-    const { client, events, args } = recordingClient()
+    const { client, events, args, all } = recordingClient()
     const r = await client.complete({
       model: 'mockhttp/gpt-4o-mini;prompt_tokens=9;completion_tokens=4',
       prompt: 'x',
@@ -65,6 +68,15 @@ describe('usage events', () => {
     assert.equal(cancelled.outcome, 'cancelled')
     assert.equal(cancelled.errorKind, 'cancelled')
     assert.equal(new Set(events.map((e) => e.requestId)).size, 4)
+    // Each call's attempt event came first, with the call as its parent.
+    assert.equal(all.length, 8)
+    for (const call of events) {
+      const i = all.findIndex((e) => e.level === 'attempt' && e.parentId === call.requestId)
+      assert.ok(i >= 0 && i < all.indexOf(call), call.requestId)
+      assert.equal(all[i].requestId, `${call.requestId}.1`)
+      assert.equal(all[i].attempt, 1)
+      assert.equal(all[i].outcome, call.outcome)
+    }
   })
 
   test('a stream left with break produces one cancelled event', async () => {

@@ -98,13 +98,21 @@ def config(mock_server: MockServer) -> Dict[str, Any]:
 
 
 class UsageLog:
-    """A usage callback that records events."""
+    """A usage callback that records events: `all` of them, `events` the call-level ones."""
 
     def __init__(self) -> None:
-        self.events: List[Any] = []
+        self.all: List[Any] = []
 
     def __call__(self, event: Any) -> None:
-        self.events.append(event)
+        self.all.append(event)
+
+    @property
+    def events(self) -> List[Any]:
+        return [e for e in self.all if e.level == "call"]
+
+    @property
+    def attempts(self) -> List[Any]:
+        return [e for e in self.all if e.level == "attempt"]
 
     def by_request(self) -> Dict[str, int]:
         counts: Dict[str, int] = {}

@@ -4,7 +4,7 @@ shapes). ``to_dict()`` gives the dict back."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Literal, Mapping, Optional, Union
 
 from . import _polyfuse as _native
@@ -241,7 +241,9 @@ class Response:
 
 @dataclass(frozen=True)
 class UsageEvent:
-    """One logical call's accounting, delivered once per call to ``on_usage``."""
+    """One usage event, delivered once to ``on_usage``: one per attempt when it ends
+    (``level == "attempt"``, ``parent_id`` = the call's id), then one for the call
+    (``level == "call"``, its attempts summed)."""
 
     request_id: str
     model: str
@@ -253,10 +255,19 @@ class UsageEvent:
     latency_ms: float
     attempts: List[Attempt]
     tags: Dict[str, Any]
+    level: Literal["attempt", "call"] = "call"
     parent_id: Optional[str] = None
     route: Optional[str] = None
     error_kind: Optional[str] = None
+    error_message: Optional[str] = None
     ttft_ms: Optional[float] = None
+    started_at_ms: int = 0
+    """When the call or attempt started, in milliseconds since the Unix epoch."""
+    attempt: Optional[int] = None
+    """An attempt's number within its call."""
+    hedge: bool = False
+    fallback: bool = False
+    metadata: Dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def _from_dict(cls, d: Mapping[str, Any]) -> "UsageEvent":
@@ -270,10 +281,17 @@ class UsageEvent:
             latency_ms=d["latency_ms"],
             attempts=[Attempt._from_dict(a) for a in d.get("attempts") or []],
             tags=dict(d.get("tags") or {}),
+            level=d.get("level", "call"),
             parent_id=d.get("parent_id"),
             route=d.get("route"),
             error_kind=d.get("error_kind"),
+            error_message=d.get("error_message"),
             ttft_ms=d.get("ttft_ms"),
+            started_at_ms=d.get("started_at_ms", 0),
+            attempt=d.get("attempt"),
+            hedge=d.get("hedge", False),
+            fallback=d.get("fallback", False),
+            metadata=dict(d.get("metadata") or {}),
         )
 
 

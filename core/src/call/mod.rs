@@ -5,6 +5,7 @@
 //! and emits exactly one usage event per call (success, failure or cancellation, streams
 //! included).
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::config::{build_providers, Config};
 use crate::providers::http::build_http_client;
@@ -14,7 +15,7 @@ use crate::types::error::{Error, ErrorKind, Result};
 use crate::types::request::Request;
 use crate::types::response::Response;
 use crate::types::stream::{EventStream, StreamEvent};
-use crate::usage::{UsageCallback, UsageDispatcher};
+use crate::usage::{DeliveryStats, UsageCallback, UsageDispatcher};
 
 mod attempt;
 mod deadlines;
@@ -32,6 +33,8 @@ pub struct Client {
 struct Inner {
     router: Arc<Router>,
     usage: UsageDispatcher,
+    /// How long `close_at_exit` may deliver queued events.
+    exit_flush: Duration,
 }
 
 impl std::fmt::Debug for Client {
@@ -53,7 +56,8 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 router: Arc::new(router),
-                usage: UsageDispatcher::new(on_usage),
+                usage: UsageDispatcher::new(on_usage, config.usage.queue_capacity),
+                exit_flush: Duration::from_millis(config.usage.exit_flush_ms),
             }),
         })
     }
@@ -68,16 +72,27 @@ impl Client {
         self.inner.router.breakers.health()
     }
 
-    /// Blocks until every usage event emitted so far has been handed to the callbacks.
-    pub fn flush_usage(&self) {
-        self.inner.usage.flush();
+    /// Blocks until every usage event emitted so far has been delivered (the callbacks
+    /// returned), or `bound` passed; the counters say what is still pending.
+    pub fn flush_usage(&self, bound: Option<Duration>) -> DeliveryStats {
+        self.inner.usage.flush(bound)
     }
 
-    /// Delivers pending usage events and stops the usage thread. Calls made afterwards still work
-    /// but their events are dropped.
-    pub fn close(&self) {
-        self.inner.usage.flush();
-        self.inner.usage.close();
+    /// Delivers pending usage events (within `bound`) and stops the usage thread. Calls made
+    /// afterwards still work but their events are dropped (and counted).
+    pub fn close(&self, bound: Option<Duration>) -> DeliveryStats {
+        self.inner.usage.close(bound)
+    }
+
+    /// At exit: delivers what is queued within the configured `usage.exit_flush_ms` bound, then
+    /// stops. The counters say what could not be delivered in time.
+    pub fn close_at_exit(&self) -> DeliveryStats {
+        self.inner.usage.close(Some(self.inner.exit_flush))
+    }
+
+    /// The usage delivery counters (emitted, delivered, dropped, pending).
+    pub fn delivery_stats(&self) -> DeliveryStats {
+        self.inner.usage.stats()
     }
 
     /// One call, answered as one [`Response`]: the stream engine with a collect step (or one

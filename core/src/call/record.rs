@@ -15,7 +15,7 @@ use crate::providers::Completion;
 use crate::types::error::{Error, ErrorKind};
 use crate::types::request::Request;
 use crate::types::response::{self, Outcome, Response};
-use crate::usage::{Usage, UsageEvent};
+use crate::usage::{Level, Usage, UsageEvent};
 
 /// How an attempt ended.
 pub(super) enum End<'a> {
@@ -26,6 +26,14 @@ pub(super) enum End<'a> {
 
 pub(super) fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+/// Milliseconds since the Unix epoch.
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 /// A fresh polyfuse request id: time-ordered and unique within the process.
@@ -49,8 +57,12 @@ pub(super) struct CallRecord {
     /// The first target of the plan: attempts elsewhere are fallbacks.
     pub primary: Option<String>,
     tags: Map<String, serde_json::Value>,
+    metadata: Map<String, serde_json::Value>,
+    /// The fusion this call belongs to.
+    pub parent_id: Option<String>,
     streamed: bool,
     started: Instant,
+    started_at_ms: u64,
     /// Time to the first output the caller saw.
     pub ttft: Option<Duration>,
     attempts: Vec<response::Attempt>,
@@ -71,8 +83,11 @@ impl CallRecord {
             route: None,
             primary: None,
             tags: req.params.tags.clone().unwrap_or_default(),
+            metadata: req.params.metadata.clone().unwrap_or_default(),
+            parent_id: None,
             streamed,
             started: Instant::now(),
+            started_at_ms: unix_ms(),
             ttft: None,
             attempts: Vec::new(),
             emitted: false,
@@ -85,7 +100,8 @@ impl CallRecord {
     }
 
     /// Records an attempt that is over (the one place attempts are recorded), consuming it:
-    /// dropping it closes its connection unless it already finished its body.
+    /// dropping it closes its connection unless it already finished its body. Emits the
+    /// attempt's usage event.
     pub(super) fn settle(&mut self, attempt: Attempt, end: End<'_>) {
         let (outcome, error) = match end {
             End::Ok => (Outcome::Ok, None),
@@ -95,45 +111,87 @@ impl CallRecord {
         let target = &attempt.target;
         self.provider = target.provider.name().to_string();
         let fallback = self.primary.as_deref().is_some_and(|p| p != target.model);
-        self.attempts.push(response::Attempt {
+        let latency = attempt.started.elapsed();
+        let rec = response::Attempt {
             model: target.model.clone(),
             provider: self.provider.clone(),
             outcome,
             error_kind: end_kind(outcome, error),
             error_message: error.map(|e| e.message.clone()),
             status: error.and_then(|e| e.status),
-            latency_ms: ms(attempt.started.elapsed()),
+            latency_ms: ms(latency),
             ttft_ms: attempt.ttft.map(ms),
             usage: attempt.usage(),
             number: attempt.number,
             hedge: attempt.hedge,
             fallback,
-        });
+        };
+        if self.inner.usage.is_on() {
+            let started_at_ms = unix_ms().saturating_sub(latency.as_millis() as u64);
+            self.inner.usage.emit(UsageEvent {
+                request_id: format!("{}.{}", self.request_id, rec.number),
+                parent_id: Some(self.request_id.clone()),
+                level: Level::Attempt,
+                started_at_ms,
+                route: self.route.clone(),
+                model: rec.model.clone(),
+                provider: rec.provider.clone(),
+                outcome,
+                error_kind: rec.error_kind,
+                error_message: rec.error_message.clone(),
+                streamed: self.streamed,
+                usage: rec.usage.clone(),
+                latency_ms: rec.latency_ms,
+                ttft_ms: rec.ttft_ms,
+                attempt: Some(rec.number),
+                hedge: rec.hedge,
+                fallback: rec.fallback,
+                attempts: Vec::new(),
+                tags: self.tags.clone(),
+                metadata: self.metadata.clone(),
+            });
+        }
+        self.attempts.push(rec);
     }
 
-    fn emit(&mut self, outcome: Outcome, error_kind: Option<ErrorKind>) {
+    fn emit(&mut self, outcome: Outcome, error: Option<&Error>) {
         if self.emitted {
             return;
         }
         self.emitted = true;
+        if !self.inner.usage.is_on() {
+            return;
+        }
         let mut usage = Usage::none();
         for a in &self.attempts {
             usage.add(&a.usage);
         }
+        let fallback = outcome == Outcome::Ok && self.attempts.last().is_some_and(|a| a.fallback);
         self.inner.usage.emit(UsageEvent {
             request_id: self.request_id.clone(),
-            parent_id: None,
+            parent_id: self.parent_id.clone(),
+            level: Level::Call,
+            started_at_ms: self.started_at_ms,
             route: self.route.clone(),
             model: self.model.clone(),
             provider: self.provider.clone(),
             outcome,
-            error_kind,
+            error_kind: match (outcome, error) {
+                (_, Some(e)) => Some(e.kind),
+                (Outcome::Cancelled, None) => Some(ErrorKind::Cancelled),
+                _ => None,
+            },
+            error_message: error.map(|e| e.message.clone()),
             streamed: self.streamed,
             usage,
             latency_ms: ms(self.started.elapsed()),
             ttft_ms: self.ttft.map(ms),
+            attempt: None,
+            hedge: false,
+            fallback,
             attempts: self.attempts.clone(),
             tags: std::mem::take(&mut self.tags),
+            metadata: std::mem::take(&mut self.metadata),
         });
     }
 
@@ -166,7 +224,7 @@ impl CallRecord {
         } else {
             Outcome::Error
         };
-        self.emit(outcome, Some(e.kind));
+        self.emit(outcome, Some(&e));
         e.attempts = std::mem::take(&mut self.attempts);
         if e.model.is_none() {
             e.model = Some(self.model.clone());
@@ -186,7 +244,7 @@ fn end_kind(outcome: Outcome, error: Option<&Error>) -> Option<ErrorKind> {
 impl Drop for CallRecord {
     fn drop(&mut self) {
         if !self.emitted {
-            self.emit(Outcome::Cancelled, Some(ErrorKind::Cancelled));
+            self.emit(Outcome::Cancelled, None);
         }
     }
 }

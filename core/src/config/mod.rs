@@ -410,6 +410,29 @@ pub struct Config {
     pub routes: BTreeMap<String, RouteConfig>,
     #[serde(default)]
     pub mock: MockConfig,
+    /// Usage events: their delivery to callbacks.
+    #[serde(default)]
+    pub usage: UsageConfig,
+}
+
+/// The `usage` section.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UsageConfig {
+    /// Events waiting for the callbacks; beyond this, new events are dropped (and counted), so a
+    /// slow callback never holds up a call.
+    pub queue_capacity: usize,
+    /// At interpreter / process exit, how long queued events may still be delivered.
+    pub exit_flush_ms: u64,
+}
+
+impl Default for UsageConfig {
+    fn default() -> Self {
+        UsageConfig {
+            queue_capacity: 65_536,
+            exit_flush_ms: 5_000,
+        }
+    }
 }
 
 fn yes() -> bool {
@@ -424,6 +447,7 @@ impl Default for Config {
             policy: Policy::default(),
             routes: BTreeMap::new(),
             mock: MockConfig::default(),
+            usage: UsageConfig::default(),
         }
     }
 }

@@ -52,9 +52,13 @@ pub struct Params {
     /// Provider-specific fields merged into the request body unchanged.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<Map<String, Value>>,
-    /// Caller tags, copied into usage events (never sent to the provider).
+    /// Caller tags, copied into usage events and used as keys of usage aggregates and budgets
+    /// (never sent to the provider).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tags: Option<Map<String, Value>>,
+    /// Caller metadata, carried into usage events as is (never sent to the provider).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
     /// Total deadline for this call in milliseconds (overrides the config's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(alias = "timeoutMs")]
