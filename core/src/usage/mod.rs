@@ -8,10 +8,12 @@ use serde_json::{Map, Value};
 use crate::types::error::ErrorKind;
 
 mod dispatch;
+mod pricing;
 mod tokens;
 
 use crate::types::response::{Attempt, Outcome};
 pub(crate) use dispatch::UsageDispatcher;
+pub use pricing::{Catalogue, DataSource, ModelInfo, Prices, Tier, UnknownModels};
 pub use tokens::{Usage, UsageSource};
 
 /// One logical call's accounting: emitted once per `complete` / `stream` call, whatever its end
