@@ -8,11 +8,13 @@ use serde_json::{Map, Value};
 use crate::types::error::ErrorKind;
 
 mod dispatch;
+mod pricing;
 mod tokens;
 
 use crate::types::response::{Attempt, Outcome};
 pub use dispatch::DeliveryStats;
 pub(crate) use dispatch::UsageDispatcher;
+pub use pricing::{Catalogue, DataSource, ModelInfo, Prices, Tier, UnknownModels};
 pub use tokens::{Usage, UsageSource};
 
 /// What a usage event accounts for.
