@@ -544,14 +544,17 @@ async fn overrides_win_over_the_builtin_data() {
     })))
     .unwrap();
     // The cache-read recording: uncached 3 × 1 = 3; reads 1111 × 0.1 = 111.1; writes keep the
-    // built-in 3.75: 418 × 3.75 = 1567.5; output 33 × 15 = 495; 2176.6 µ$.
-    let u = recorded_usage(
+    // built-in 3.75: 418 × 3.75 = 1567.5; output 33 × 15 = 495; 2176.6 µ$. (The client priced
+    // the usage with the built-in data: cleared, so that the override prices it.)
+    let mut u = recorded_usage(
         "anthropic/pai_nonstream_cache_read.response.json",
         "anthropic",
         "anthropic",
         "claude-sonnet-4-5-20250929",
     )
     .await;
+    assert_usd(u.cost_usd, 0.0024048, "the client's own price");
+    u.cost_usd = None;
     assert_usd(
         cat.cost("anthropic/claude-sonnet-4-5-20250929", &u),
         0.0021766,
@@ -563,13 +566,14 @@ async fn overrides_win_over_the_builtin_data() {
         "built-in",
     );
     // Reasoning priced apart: 7 × 1.1 = 7.7; 23 × 4.4 = 101.2; 64 reasoning × 10 = 640; 748.9 µ$.
-    let u = recorded_usage(
+    let mut u = recorded_usage(
         "openai/pai_nonstream_reasoning_tokens.response.json",
         "openai",
         "openai",
         "o3-mini-2025-01-31",
     )
     .await;
+    u.cost_usd = None;
     assert_usd(
         cat.cost("openai/o3-mini-2025-01-31", &u),
         0.0007489,

@@ -15,7 +15,7 @@ use crate::types::error::{Error, ErrorKind, Result};
 use crate::types::request::Request;
 use crate::types::response::Response;
 use crate::types::stream::{EventStream, StreamEvent};
-use crate::usage::{DeliveryStats, UsageCallback, UsageDispatcher};
+use crate::usage::{Catalogue, DeliveryStats, UnknownModels, UsageCallback, UsageDispatcher};
 
 mod attempt;
 mod deadlines;
@@ -35,6 +35,27 @@ struct Inner {
     usage: UsageDispatcher,
     /// How long `close_at_exit` may deliver queued events.
     exit_flush: Duration,
+    /// Models already warned about for having no price.
+    unpriced: UnknownModels,
+}
+
+impl Inner {
+    /// The cost of `usage` on `model`: the provider's report, else the catalogue's price, else
+    /// unknown (`None`, never 0), with a warning on stderr the first time for a model.
+    fn price(&self, model: &str, usage: &mut crate::usage::Usage) {
+        usage.cost_usd = self.router.catalogue.cost(model, usage);
+        if usage.cost_usd.is_none()
+            && usage.is_known()
+            && self.router.catalogue.lookup(model).is_none()
+            && self.unpriced.first_time(model)
+        {
+            eprintln!(
+                "polyfuse: no price is known for `{}`: its cost is reported as null \
+                 (add it under `pricing.models` in the config)",
+                model.split(';').next().unwrap_or(model)
+            );
+        }
+    }
 }
 
 impl std::fmt::Debug for Client {
@@ -52,12 +73,14 @@ impl Client {
     pub fn new(config: Config, on_usage: Vec<UsageCallback>) -> Result<Client> {
         let http = build_http_client(&config.policy)?;
         let providers = build_providers(&config, &http, &|v| std::env::var(v).ok())?;
-        let router = Router::new(config.policy, providers, config.routes)?;
+        let catalogue = Catalogue::with_overrides(&config.pricing.models)?;
+        let router = Router::new(config.policy, providers, config.routes, catalogue)?;
         Ok(Client {
             inner: Arc::new(Inner {
                 router: Arc::new(router),
                 usage: UsageDispatcher::new(on_usage, config.usage.queue_capacity),
                 exit_flush: Duration::from_millis(config.usage.exit_flush_ms),
+                unpriced: UnknownModels::new(),
             }),
         })
     }

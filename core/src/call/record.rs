@@ -112,6 +112,8 @@ impl CallRecord {
         self.provider = target.provider.name().to_string();
         let fallback = self.primary.as_deref().is_some_and(|p| p != target.model);
         let latency = attempt.started.elapsed();
+        let mut usage = attempt.usage();
+        self.inner.price(&target.model, &mut usage);
         let rec = response::Attempt {
             model: target.model.clone(),
             provider: self.provider.clone(),
@@ -121,7 +123,7 @@ impl CallRecord {
             status: error.and_then(|e| e.status),
             latency_ms: ms(latency),
             ttft_ms: attempt.ttft.map(ms),
-            usage: attempt.usage(),
+            usage,
             number: attempt.number,
             hedge: attempt.hedge,
             fallback,
@@ -195,8 +197,10 @@ impl CallRecord {
         });
     }
 
-    /// The call succeeded with `c` from `model`: emits the usage event, builds the response.
-    pub(super) fn succeed(&mut self, c: Completion, model: &str) -> Response {
+    /// The call succeeded with `c` from `model`: emits the usage event, builds the response
+    /// (its usage priced like the answering attempt's).
+    pub(super) fn succeed(&mut self, mut c: Completion, model: &str) -> Response {
+        self.inner.price(model, &mut c.usage);
         self.emit(Outcome::Ok, None);
         Response {
             id: self.request_id.clone(),

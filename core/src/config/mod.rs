@@ -413,6 +413,19 @@ pub struct Config {
     /// Usage events: their delivery to callbacks.
     #[serde(default)]
     pub usage: UsageConfig,
+    /// Prices and context windows that override or extend the built-in model catalogue.
+    #[serde(default)]
+    pub pricing: PricingConfig,
+}
+
+/// The `pricing` section: `models."<provider/model>" = { input, output, cached_input,
+/// cache_write, cache_write_1h, reasoning, tiers, context_window, max_output }` in USD per
+/// million tokens; an entry for a catalogued model replaces the fields it gives.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricingConfig {
+    #[serde(default)]
+    pub models: BTreeMap<String, crate::usage::ModelInfo>,
 }
 
 /// The `usage` section.
@@ -448,6 +461,7 @@ impl Default for Config {
             routes: BTreeMap::new(),
             mock: MockConfig::default(),
             usage: UsageConfig::default(),
+            pricing: PricingConfig::default(),
         }
     }
 }

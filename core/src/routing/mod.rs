@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::config::{builtin, Policy, RouteConfig};
 use crate::providers::Provider;
 use crate::types::error::{Error, Result};
+use crate::usage::Catalogue;
 
 pub(crate) mod balance;
 pub mod breaker;
@@ -25,6 +26,8 @@ use plan::{Plan, Route, Target};
 /// Providers, routes, policy and per-target state of one client.
 pub(crate) struct Router {
     pub policy: Policy,
+    /// Prices and context windows (built-in data plus the config's `pricing`).
+    pub catalogue: Arc<Catalogue>,
     pub providers: BTreeMap<String, Arc<dyn Provider>>,
     routes: BTreeMap<String, Arc<Route>>,
     pub breakers: Breakers,
@@ -38,10 +41,12 @@ impl Router {
         policy: Policy,
         providers: BTreeMap<String, Arc<dyn Provider>>,
         routes: BTreeMap<String, RouteConfig>,
+        catalogue: Catalogue,
     ) -> Result<Router> {
         let mut router = Router {
             breakers: Breakers::new(policy.breaker.clone()),
             policy,
+            catalogue: Arc::new(catalogue),
             providers,
             routes: BTreeMap::new(),
             balancer: Arc::new(Balancer::default()),
@@ -55,9 +60,15 @@ impl Router {
                         e.message
                     ))
                 })?;
-                target.context_window = t.context_window();
+                // Declared values first, else the catalogue's (windows feed the context-window
+                // fallback, prices the lowest_cost strategy).
+                target.context_window = t
+                    .context_window()
+                    .or_else(|| router.catalogue.context_window(t.model()));
                 target.weight = t.weight();
-                target.cost_per_mtok = t.cost_per_mtok();
+                target.cost_per_mtok = t
+                    .cost_per_mtok()
+                    .or_else(|| router.catalogue.blended_per_mtok(t.model()));
                 target.deadlines = t.deadlines();
                 targets.push(Arc::new(target));
             }

@@ -71,10 +71,11 @@ pub struct Usage {
 }
 
 impl Usage {
-    /// Nothing consumed (an attempt rejected before generation).
+    /// Nothing consumed (an attempt rejected before generation): it costs nothing.
     pub fn none() -> Usage {
         Usage {
             source: UsageSource::None,
+            cost_usd: Some(0.0),
             ..Usage::default()
         }
     }
@@ -89,8 +90,9 @@ impl Usage {
         self.source != UsageSource::Unknown
     }
 
-    /// Adds another usage into this one: saturating sums; the cost adds when either side knows
-    /// it; the source becomes the least certain of the two.
+    /// Adds another usage into this one: saturating sums; the cost is known only when both are
+    /// (a part of unknown cost makes the sum unknown, never an undercount); the source becomes
+    /// the least certain of the two.
     pub fn add(&mut self, other: &Usage) {
         self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
         self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
@@ -105,8 +107,8 @@ impl Usage {
             .saturating_add(other.cache_write_1h_tokens);
         self.reasoning_tokens = self.reasoning_tokens.saturating_add(other.reasoning_tokens);
         self.cost_usd = match (self.cost_usd, other.cost_usd) {
-            (None, None) => None,
-            (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
         };
         self.source = self.source.combine(other.source);
     }
