@@ -28,4 +28,6 @@ pub use types::message::{Content, ContentPart, FunctionCall, Message, Role, Tool
 pub use types::request::{Params, Request};
 pub use types::response::{Attempt, FinishReason, Outcome, Response};
 pub use types::stream::{EventStream, StreamEvent};
-pub use usage::{DeliveryStats, Level, Usage, UsageCallback, UsageEvent, UsageSource};
+pub use usage::{
+    DeliveryStats, Level, Usage, UsageCallback, UsageEvent, UsageSource, UsageSummary, UsageTotals,
+};

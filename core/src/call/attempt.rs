@@ -20,7 +20,7 @@ use crate::routing::balance::{Balancer, InFlight, Measure};
 use crate::routing::plan::Target;
 use crate::types::error::{Error, ErrorKind, Result};
 use crate::types::request::Request;
-use crate::usage::{Usage, UsageSource};
+use crate::usage::{Reservation, Usage, UsageSource};
 
 /// What one step of an attempt produced.
 pub(crate) enum Step {
@@ -64,6 +64,8 @@ pub(crate) struct Attempt {
     pub number: u32,
     /// Whether it was started as a hedge's backup.
     pub hedge: bool,
+    /// What it reserved in the budgets (settled when it is recorded).
+    pub budget: Option<Reservation>,
     exchange: Exchange,
     deadlines: Deadlines,
     /// When the attempt started (latency is measured from here).
@@ -120,6 +122,7 @@ impl Attempt {
             req,
             number,
             hedge: false,
+            budget: None,
             exchange,
             deadlines,
             started: now,

@@ -149,54 +149,63 @@ impl CallRun {
         }
     }
 
-    /// Starts the next attempt; false when the walk is over.
+    /// Starts the next attempt; false when the walk is over. A target whose attempt does not fit
+    /// a budget is skipped (nothing is sent to it).
     async fn begin(&mut self) -> bool {
-        let Some(run) = self.run.as_mut() else {
-            return false;
-        };
-        let Some(target) = run.next_target().await else {
-            return false;
-        };
-        let policy = &self.inner.router.policy;
-        let prefill = (policy.midstream == Midstream::Continue
-            && !self.prefill_rejected
-            && !self.shown_tools
-            && !self.shown.trim().is_empty()
-            && target.provider.supports_prefill())
-        .then(|| self.shown.trim_end().to_string());
-        let restart_pending = self.shown_any && prefill.is_none();
-        let req = match &prefill {
-            Some(p) => {
-                let mut r = (*self.req).clone();
-                r.messages.push(Message::new(Role::Assistant, p.clone()));
-                Arc::new(r)
-            }
-            None => self.req.clone(),
-        };
-        let attempt = new_attempt(
-            &self.inner,
-            run,
-            &mut self.attempts,
-            self.exchange,
-            target,
-            req,
-        );
-        // A hedge: only for the call's first attempt, when the route hedges, the fallback's
-        // breaker is closed (a hedge never spends a probe) and the delay fits the budget.
-        if self.attempts == 1 {
-            if let (Some(delay), Some(backup)) = (run.plan.hedge_delay, run.peek_fallback()) {
-                if delay < run.remaining() {
-                    self.hedge = Some((Instant::now() + delay, backup));
+        loop {
+            let Some(run) = self.run.as_mut() else {
+                return false;
+            };
+            let Some(target) = run.next_target().await else {
+                return false;
+            };
+            let policy = &self.inner.router.policy;
+            let prefill = (policy.midstream == Midstream::Continue
+                && !self.prefill_rejected
+                && !self.shown_tools
+                && !self.shown.trim().is_empty()
+                && target.provider.supports_prefill())
+            .then(|| self.shown.trim_end().to_string());
+            let restart_pending = self.shown_any && prefill.is_none();
+            let req = match &prefill {
+                Some(p) => {
+                    let mut r = (*self.req).clone();
+                    r.messages.push(Message::new(Role::Assistant, p.clone()));
+                    Arc::new(r)
+                }
+                None => self.req.clone(),
+            };
+            let attempt = match new_attempt(
+                &self.inner,
+                run,
+                &mut self.attempts,
+                self.exchange,
+                target.clone(),
+                req,
+            ) {
+                Ok(a) => a,
+                Err(e) => {
+                    run.skip(&target, e);
+                    continue;
+                }
+            };
+            // A hedge: only for the call's first attempt, when the route hedges, the fallback's
+            // breaker is closed (a hedge never spends a probe) and the delay fits the budget.
+            if self.attempts == 1 {
+                if let (Some(delay), Some(backup)) = (run.plan.hedge_delay, run.peek_fallback()) {
+                    if delay < run.remaining() {
+                        self.hedge = Some((Instant::now() + delay, backup));
+                    }
                 }
             }
+            self.current = Some(Live {
+                attempt,
+                prefill,
+                restart_pending,
+                pending: None,
+            });
+            return true;
         }
-        self.current = Some(Live {
-            attempt,
-            prefill,
-            restart_pending,
-            pending: None,
-        });
-        true
     }
 
     /// The next step of the current attempt, racing a hedge's backup while one runs.
@@ -231,9 +240,11 @@ impl CallRun {
                     }
                     _ = tokio::time::sleep_until(at) => {
                         *hedge = None;
-                        let mut b = new_attempt(inner, run, attempts, *exchange, target, req.clone());
-                        b.hedge = true;
-                        *backup = Some(b);
+                        // A hedge that does not fit a budget is not sent.
+                        if let Ok(mut b) = new_attempt(inner, run, attempts, *exchange, target, req.clone()) {
+                            b.hedge = true;
+                            *backup = Some(b);
+                        }
                     }
                 }
             }
@@ -394,19 +405,37 @@ impl Drop for CallRun {
     }
 }
 
-/// A new attempt of the call on `target`, with the deadlines that apply to it.
+/// A new attempt of the call on `target`, with the deadlines that apply to it, its worst case
+/// reserved in the budgets that apply (`Err`: it does not fit; nothing is reserved or sent).
 fn new_attempt(
     inner: &Inner,
     run: &RouteRun,
     attempts: &mut u32,
     exchange: Exchange,
     target: Arc<Target>,
-    req: Arc<Request>,
-) -> Attempt {
-    *attempts += 1;
+    mut req: Arc<Request>,
+) -> Result<Attempt> {
     let router = &inner.router;
+    let mut reservation = None;
+    if !inner.budgets.is_empty() {
+        let (held, max_tokens) = inner.budgets.reserve(
+            &req,
+            &target.model,
+            run.plan.route_name(),
+            &router.catalogue,
+            super::record::unix_ms(),
+        )?;
+        if let Some(m) = max_tokens {
+            // The provider must not produce more than was reserved.
+            let mut r = (*req).clone();
+            r.params.max_tokens = Some(m);
+            req = Arc::new(r);
+        }
+        reservation = Some(held);
+    }
+    *attempts += 1;
     let deadlines = Deadlines::resolve(&router.policy, run.plan.route_deadlines(), &target, &req);
-    Attempt::new(
+    let mut attempt = Attempt::new(
         target,
         req,
         *attempts,
@@ -414,7 +443,9 @@ fn new_attempt(
         deadlines,
         run.deadline,
         &router.balancer,
-    )
+    );
+    attempt.budget = reservation;
+    Ok(attempt)
 }
 
 fn restart_event(target: &Target, reason: &str) -> StreamEvent {

@@ -15,7 +15,10 @@ use crate::types::error::{Error, ErrorKind, Result};
 use crate::types::request::Request;
 use crate::types::response::Response;
 use crate::types::stream::{EventStream, StreamEvent};
-use crate::usage::{Catalogue, DeliveryStats, UnknownModels, UsageCallback, UsageDispatcher};
+use crate::usage::{
+    Aggregates, Budgets, Catalogue, DeliveryStats, MemoryStore, UnknownModels, UsageCallback,
+    UsageDispatcher, UsageSummary,
+};
 
 mod attempt;
 mod deadlines;
@@ -37,6 +40,10 @@ struct Inner {
     exit_flush: Duration,
     /// Models already warned about for having no price.
     unpriced: UnknownModels,
+    /// `usage()`: totals by model, provider, route and tag.
+    aggregates: Aggregates,
+    /// Spending limits, reserved before every attempt.
+    budgets: Budgets,
 }
 
 impl Inner {
@@ -74,6 +81,7 @@ impl Client {
         let http = build_http_client(&config.policy)?;
         let providers = build_providers(&config, &http, &|v| std::env::var(v).ok())?;
         let catalogue = Catalogue::with_overrides(&config.pricing.models)?;
+        let budgets = Budgets::new(&config.budgets, Arc::new(MemoryStore::default()))?;
         let router = Router::new(config.policy, providers, config.routes, catalogue)?;
         Ok(Client {
             inner: Arc::new(Inner {
@@ -81,6 +89,8 @@ impl Client {
                 usage: UsageDispatcher::new(on_usage, config.usage.queue_capacity),
                 exit_flush: Duration::from_millis(config.usage.exit_flush_ms),
                 unpriced: UnknownModels::new(),
+                aggregates: Aggregates::new(record::unix_ms()),
+                budgets,
             }),
         })
     }
@@ -111,6 +121,13 @@ impl Client {
     /// stops. The counters say what could not be delivered in time.
     pub fn close_at_exit(&self) -> DeliveryStats {
         self.inner.usage.close(Some(self.inner.exit_flush))
+    }
+
+    /// Usage totals of this client (calls, errors by kind, tokens by kind, cost, retries,
+    /// fallbacks, hedges, latency and TTFT percentiles), overall and by model, provider, route
+    /// and tag, since it was built or last reset; `reset` starts them again from zero.
+    pub fn usage(&self, reset: bool) -> UsageSummary {
+        self.inner.aggregates.summary(reset, record::unix_ms())
     }
 
     /// The usage delivery counters (emitted, delivered, dropped, pending).

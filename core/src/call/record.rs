@@ -29,7 +29,7 @@ pub(super) fn ms(d: Duration) -> f64 {
 }
 
 /// Milliseconds since the Unix epoch.
-fn unix_ms() -> u64 {
+pub(super) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -102,7 +102,8 @@ impl CallRecord {
     /// Records an attempt that is over (the one place attempts are recorded), consuming it:
     /// dropping it closes its connection unless it already finished its body. Emits the
     /// attempt's usage event.
-    pub(super) fn settle(&mut self, attempt: Attempt, end: End<'_>) {
+    pub(super) fn settle(&mut self, mut attempt: Attempt, end: End<'_>) {
+        let reservation = attempt.budget.take();
         let (outcome, error) = match end {
             End::Ok => (Outcome::Ok, None),
             End::Failed(e) => (Outcome::Error, Some(e)),
@@ -114,6 +115,9 @@ impl CallRecord {
         let latency = attempt.started.elapsed();
         let mut usage = attempt.usage();
         self.inner.price(&target.model, &mut usage);
+        if let Some(reservation) = reservation {
+            self.inner.budgets.settle(reservation, &usage);
+        }
         let rec = response::Attempt {
             model: target.model.clone(),
             provider: self.provider.clone(),
@@ -161,15 +165,12 @@ impl CallRecord {
             return;
         }
         self.emitted = true;
-        if !self.inner.usage.is_on() {
-            return;
-        }
         let mut usage = Usage::none();
         for a in &self.attempts {
             usage.add(&a.usage);
         }
         let fallback = outcome == Outcome::Ok && self.attempts.last().is_some_and(|a| a.fallback);
-        self.inner.usage.emit(UsageEvent {
+        let event = UsageEvent {
             request_id: self.request_id.clone(),
             parent_id: self.parent_id.clone(),
             level: Level::Call,
@@ -194,7 +195,9 @@ impl CallRecord {
             attempts: self.attempts.clone(),
             tags: std::mem::take(&mut self.tags),
             metadata: std::mem::take(&mut self.metadata),
-        });
+        };
+        self.inner.aggregates.add(&event);
+        self.inner.usage.emit(event);
     }
 
     /// The call succeeded with `c` from `model`: emits the usage event, builds the response

@@ -416,6 +416,10 @@ pub struct Config {
     /// Prices and context windows that override or extend the built-in model catalogue.
     #[serde(default)]
     pub pricing: PricingConfig,
+    /// Spending limits: `[{ limit_usd, limit_tokens, window, scope }]`, checked before every
+    /// attempt (see `usage::budget`).
+    #[serde(default)]
+    pub budgets: Vec<crate::usage::BudgetConfig>,
 }
 
 /// The `pricing` section: `models."<provider/model>" = { input, output, cached_input,
@@ -462,6 +466,7 @@ impl Default for Config {
             mock: MockConfig::default(),
             usage: UsageConfig::default(),
             pricing: PricingConfig::default(),
+            budgets: Vec::new(),
         }
     }
 }

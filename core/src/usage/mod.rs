@@ -7,11 +7,17 @@ use serde_json::{Map, Value};
 
 use crate::types::error::ErrorKind;
 
+mod aggregate;
+mod budget;
 mod dispatch;
 mod pricing;
 mod tokens;
 
 use crate::types::response::{Attempt, Outcome};
+pub(crate) use aggregate::Aggregates;
+pub use aggregate::{Percentiles, UsageSummary, UsageTotals, MAX_GROUPS};
+pub use budget::{Amount, BudgetConfig, BudgetStore, MemoryStore};
+pub(crate) use budget::{Budgets, Reservation};
 pub use dispatch::DeliveryStats;
 pub(crate) use dispatch::UsageDispatcher;
 pub use pricing::{Catalogue, DataSource, ModelInfo, Prices, Tier, UnknownModels};
