@@ -13,6 +13,7 @@ use polyfuse_core as core;
 
 use crate::convert::{self, Response};
 use crate::error;
+use crate::options;
 use crate::stream::ChatStream;
 use crate::usage;
 
@@ -29,14 +30,11 @@ impl Client {
     /// `mock`). `onUsage(event)` is called exactly once per call, off the request's path.
     /// Throws a `PolyfuseError` of kind `config` naming the key path when the config is wrong.
     #[napi(constructor, catch_unwind, ts_args_type = "options?: ClientOptions")]
-    pub fn new(env: Env, options: Option<Object>) -> Result<Self> {
-        let (config, on_usage) = match &options {
-            Some(o) => (o.get::<Unknown>("config")?, o.get::<Unknown>("onUsage")?),
-            None => (None, None),
-        };
+    pub fn new(env: Env, options: Option<Unknown>) -> Result<Self> {
+        let args = options::client_args(&env, options).map_err(|e| error::to_js_error(&env, e))?;
         let on_usage =
-            convert::on_usage(&env, on_usage).map_err(|e| error::to_js_error(&env, e))?;
-        let config = convert::config(&env, config).map_err(|e| error::to_js_error(&env, e))?;
+            convert::on_usage(&env, args.on_usage).map_err(|e| error::to_js_error(&env, e))?;
+        let config = convert::config(&env, args.config).map_err(|e| error::to_js_error(&env, e))?;
         let callbacks = match on_usage {
             Some(f) => vec![usage::callback(f)?],
             None => Vec::new(),
@@ -72,11 +70,14 @@ impl Client {
     pub fn complete<'env>(
         &self,
         env: &'env Env,
-        options: Option<Object>,
+        options: Option<Unknown>,
+        second: Option<Unknown>,
     ) -> Result<PromiseRaw<'env, Response>> {
         let client = self.inner.clone();
+        let args = options::call_object(env, "complete", options, second)
+            .and_then(|o| convert::call_args(env, o));
         // The signal stays on the JS thread; the future gets the request and a watch receiver.
-        let (request, aborted, cancelled) = match convert::call_args(env, options) {
+        let (request, aborted, cancelled) = match args {
             Ok(a) => {
                 let aborted = a.signal.as_ref().is_some_and(|s| s.aborted);
                 (Ok(a.request), aborted, cancel_watch(a.signal.as_ref()))
@@ -111,8 +112,15 @@ impl Client {
     /// sent on the first `next()`. `break` (or `return()`) drops it at once, closing the connection;
     /// `signal` aborts it with a `cancelled` error.
     #[napi(catch_unwind, ts_args_type = "options: CallOptions")]
-    pub fn stream(&self, env: &Env, options: Option<Object>) -> ChatStream {
-        match convert::call_args(env, options) {
+    pub fn stream(
+        &self,
+        env: &Env,
+        options: Option<Unknown>,
+        second: Option<Unknown>,
+    ) -> ChatStream {
+        let args = options::call_object(env, "stream", options, second)
+            .and_then(|o| convert::call_args(env, o));
+        match args {
             Ok(args) => {
                 let model = args.request.model.clone();
                 if args.signal.as_ref().is_some_and(|s| s.aborted) {

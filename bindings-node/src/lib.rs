@@ -3,7 +3,8 @@
 //!
 //! Modules mirror the core: [`client`] (the `Client` class), [`stream`] (the async-iterable
 //! `ChatStream`), [`usage`] (the `onUsage` callback), [`error`] (`PolyfuseError` and a subclass
-//! per error kind) and [`convert`] (JS objects ⇄ core types). Futures run on napi's tokio
+//! per error kind), [`options`] (the shape of the options objects: unknown keys and the usual
+//! mistakes named) and [`convert`] (JS objects ⇄ core types). Futures run on napi's tokio
 //! runtime (feature `tokio_rt`), which this addon owns; the core assumes no runtime of its own.
 #![deny(clippy::all)]
 // `polyfuse_core::Error` is large (168 bytes); boxing it is the core's call (reported).
@@ -12,6 +13,7 @@
 mod client;
 mod convert;
 mod error;
+mod options;
 mod stream;
 mod usage;
 
