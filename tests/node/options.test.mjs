@@ -115,6 +115,29 @@ describe('complete(options) / stream(options)', () => {
     assertMistake(await rejection(client.complete(42)), InvalidRequestError, /got a number/)
   })
 
+  test('request parameters are not taken for misspellings of the binding\'s own options', async () => {
+    const r = await client.complete({
+      model: 'mock/echo',
+      prompt: 'fine',
+      temperature: 0,
+      topP: 1,
+      maxTokens: 5,
+      stop: ['\n'],
+      seed: 1,
+      user: 'u',
+      tags: { t: 1 },
+      extra: {},
+      timeoutMs: 5000,
+      includeRaw: false,
+      tools: [{ type: 'function', function: { name: 'f', parameters: { type: 'object' } } }],
+      toolChoice: 'auto',
+      parallelToolCalls: false,
+      reasoningEffort: 'low',
+      responseFormat: { type: 'text' },
+    })
+    assert.equal(r.text, 'fine')
+  })
+
   test('an unknown parameter is named by the core', async () => {
     assertMistake(await rejection(client.complete({ model: 'mock/echo', prompt: 'x', temprature: 1 })), InvalidRequestError, /`temprature`/, /`temperature`/)
   })
