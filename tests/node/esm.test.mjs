@@ -39,7 +39,7 @@ describe('ESM entry', () => {
     for (const name of Object.keys(cjs)) assert.ok(declared.includes(name), `${name} is exported but not declared in index.d.ts`)
   })
 
-  test('index.mjs and the error typings are what scripts/entries.mjs generates from the module', () => {
+  test('index.mjs, index.react-server.cjs and the error typings are what scripts/entries.mjs generates from the module', () => {
     assert.deepEqual(staleFiles(cjs), [], 'run `node scripts/entries.mjs`')
   })
 
@@ -54,6 +54,30 @@ describe('ESM entry', () => {
     assert.ok(e instanceof cjs.RateLimitError)
     assert.equal(e.kind, 'rate_limited')
     assert.throws(() => new Client({ config: { polcy: {} } }), ConfigError)
+  })
+
+  test('under the react-server condition (Next.js server bundles) polyfuse is the same module, ESM and CommonJS', () => {
+    const script = `
+      import * as esm from 'polyfuse'
+      import { createRequire } from 'node:module'
+      const require = createRequire(${JSON.stringify(join(ROOT, 'x.js'))})
+      const cjs = require('polyfuse')
+      const binding = require('polyfuse/binding')
+      const e = await new esm.Client({ config: { env_providers: false, policy: { max_attempts_per_target: 1 }, mock: { models: { l: { fail: { kind: 'rate_limited' } } } } } })
+        .complete({ model: 'mock/l', prompt: 'x' }).catch((err) => err)
+      console.log(JSON.stringify({
+        entry: require.resolve('polyfuse'),
+        same: cjs === binding && Object.keys(binding).every((k) => esm[k] === binding[k]),
+        named: Object.keys(esm).filter((k) => k !== 'default').sort(),
+        instance: e instanceof esm.RateLimitError && e instanceof binding.PolyfuseError,
+      }))`
+    const out = execFileSync(process.execPath, ['--conditions=react-server', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' })
+    const r = JSON.parse(out)
+    assert.equal(r.entry, join(ROOT, 'index.react-server.cjs'))
+    assert.equal(r.same, true)
+    assert.deepEqual(r.named, Object.keys(cjs).sort())
+    assert.equal(r.instance, true)
+    assert.equal(require('polyfuse/binding'), cjs)
   })
 
   test('the typings type-check under tsc --strict from an ESM (.mts) and a CommonJS (.cts) consumer', () => {
