@@ -14,7 +14,7 @@ SETUP_LOG="${POLYFUSE_SETUP_LOG:-$CARGO_TARGET_DIR/polyfuse-setup.log}"
 
 fail() { echo "polyfuse: $*" >&2; exit 1; }
 need() { command -v "$1" >/dev/null 2>&1 || fail "'$1' is required but not found on PATH ($2)"; }
-need cargo "install Rust >= 1.85 with rustup: https://rustup.rs"
+need cargo "install Rust >= 1.88 with rustup: https://rustup.rs"
 need python3 "install Python >= 3.9"
 need node "install Node.js >= 20.17"
 need npm "install npm (it comes with Node.js)"
