@@ -280,13 +280,13 @@ export declare class Client {
    */
   stream(options: CallOptions): ChatStream
   /**
-   * Resolves once every usage event of the calls finished so far has been queued to `onUsage`
-   * (it waits off the JS thread).
+   * Resolves once every usage event of the calls finished so far has been passed to
+   * `onUsage` (it waits off the JS thread).
    */
   flushUsage(): Promise<void>
   /**
-   * Delivers pending usage events and stops the usage thread; later calls still work but
-   * their usage events are dropped.
+   * Delivers pending usage events to `onUsage` and stops the usage thread; later calls still
+   * work but their usage events are dropped.
    */
   close(): Promise<void>
 }

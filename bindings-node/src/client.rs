@@ -21,6 +21,8 @@ use crate::usage;
 #[napi]
 pub struct Client {
     inner: core::Client,
+    /// The queue to `onUsage`, when there is one (flushes wait for it to drain).
+    usage: Option<usage::UsageQueue>,
 }
 
 #[napi]
@@ -35,13 +37,13 @@ impl Client {
         let on_usage =
             convert::on_usage(&env, args.on_usage).map_err(|e| error::to_js_error(&env, e))?;
         let config = convert::config(&env, args.config).map_err(|e| error::to_js_error(&env, e))?;
-        let callbacks = match on_usage {
-            Some(f) => vec![usage::callback(f)?],
-            None => Vec::new(),
-        };
+        let usage = on_usage
+            .map(|f| usage::UsageQueue::new(&env, f))
+            .transpose()?;
+        let callbacks = usage.iter().map(usage::UsageQueue::callback).collect();
         let inner =
             core::Client::new(config, callbacks).map_err(|e| error::to_js_error(&env, e))?;
-        Ok(Client { inner })
+        Ok(Client { inner, usage })
     }
 
     /// Names of the providers this client can reach.
@@ -133,24 +135,32 @@ impl Client {
         }
     }
 
-    /// Resolves once every usage event of the calls finished so far has been queued to `onUsage`
-    /// (it waits off the JS thread).
+    /// Resolves once every usage event of the calls finished so far has been passed to
+    /// `onUsage` (it waits off the JS thread).
     #[napi]
     pub async fn flush_usage(&self) -> Result<()> {
         let client = self.inner.clone();
         tokio::task::spawn_blocking(move || client.flush_usage())
             .await
-            .map_err(|e| napi::Error::from_reason(format!("polyfuse: flushUsage failed: {e}")))
+            .map_err(|e| napi::Error::from_reason(format!("polyfuse: flushUsage failed: {e}")))?;
+        if let Some(usage) = &self.usage {
+            usage.delivered().await;
+        }
+        Ok(())
     }
 
-    /// Delivers pending usage events and stops the usage thread; later calls still work but
-    /// their usage events are dropped.
+    /// Delivers pending usage events to `onUsage` and stops the usage thread; later calls still
+    /// work but their usage events are dropped.
     #[napi]
     pub async fn close(&self) -> Result<()> {
         let client = self.inner.clone();
         tokio::task::spawn_blocking(move || client.close())
             .await
-            .map_err(|e| napi::Error::from_reason(format!("polyfuse: close failed: {e}")))
+            .map_err(|e| napi::Error::from_reason(format!("polyfuse: close failed: {e}")))?;
+        if let Some(usage) = &self.usage {
+            usage.delivered().await;
+        }
+        Ok(())
     }
 }
 
