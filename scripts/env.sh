@@ -57,7 +57,8 @@ setup_python() {
   [ -x "$VENV/bin/python" ] || quietly "creating the virtualenv" python3 -m venv "$VENV"
   quietly "installing pip packages" "$VENV/bin/python" -m pip install --disable-pip-version-check --upgrade pip
   quietly "installing pip packages" "$VENV/bin/python" -m pip install --disable-pip-version-check "maturin>=1.9.4,<2" pytest pytest-asyncio "$@"
-  quietly "building the Python extension (first time: a few minutes)" "$VENV/bin/maturin" develop --release
+  # maturin finds the venv through VIRTUAL_ENV (or a .venv in the checkout)
+  quietly "building the Python extension (first time: a few minutes)" env VIRTUAL_ENV="$VENV" "$VENV/bin/maturin" develop --release
 }
 
 setup_node() {
