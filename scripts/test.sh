@@ -10,11 +10,11 @@ setup_python nbclient ipykernel nbformat
 log "Python tests"
 "$VENV/bin/python" -m pytest tests/python -q
 setup_node
-log "Node tests"
-node --test tests/node/
-log "Next.js: next, react and react-dom into tests/nextjs/node_modules; polyfuse copied in with its built module"
+log "Next.js app: next, react and react-dom into tests/nextjs/node_modules; polyfuse copied in with its built module"
 rm -rf tests/nextjs/node_modules/polyfuse
 (cd tests/nextjs && quietly "npm install in tests/nextjs" npm install --no-audit --no-fund --no-save)
-log "Next.js test (next build with Turbopack, next start, HTTP requests)"
+log "Node tests"
+node --test tests/node/
+log "Next.js test (next build with Turbopack and webpack, next start, HTTP requests)"
 node --test tests/nextjs/nextjs.test.mjs
 log "all tests passed"
