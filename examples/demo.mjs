@@ -1,10 +1,7 @@
 // polyfuse demo (Node): a routed completion and a stream on the built-in in-process `mock` provider
-// (no network, no key), or on openai/gpt-4o-mini when OPENAI_API_KEY is set.
-// Run from the repo after `npm install`: node examples/demo.mjs
-import { createRequire } from 'node:module'
-
-const require = createRequire(import.meta.url)
-const { Client, PolyfuseError } = require('..')
+// (no network, no key), printing the same output on every run; or on openai/gpt-4o-mini when
+// OPENAI_API_KEY is set. Run from the repo after `npm install`: node examples/demo.mjs
+import { Client, PolyfuseError } from 'polyfuse'
 
 const live = Boolean(process.env.OPENAI_API_KEY)
 const model = 'chat' // a route: the first target, then the fallback when it fails
@@ -23,14 +20,9 @@ const config = {
   },
 }
 
-const client = new Client({
-  config,
-  onUsage: (ev) =>
-    console.log(
-      `  [usage] ${ev.model} ${ev.outcome}${ev.streamed ? ' (stream)' : ''}: ` +
-        `${ev.usage.inputTokens} in / ${ev.usage.outputTokens} out, ${ev.latencyMs.toFixed(1)} ms`,
-    ),
-})
+// Usage events are collected and printed at the end, once `flushUsage()` says they are all in.
+const usage = []
+const client = new Client({ config, onUsage: (ev) => usage.push(ev) })
 
 try {
   console.log(`completion on ${model}:`)
@@ -48,10 +40,15 @@ try {
   process.stdout.write('  ')
   for await (const ev of client.stream({ model: storyModel, prompt: 'Tell me a very short story about a fox.', maxTokens: 80 })) {
     if (ev.type === 'text_delta') process.stdout.write(ev.text)
-    else if (ev.type === 'final') console.log(`\n  finish=${ev.response.finishReason} usage=${JSON.stringify(ev.response.usage)}`)
+    else if (ev.type === 'final') console.log(`\n  finish=${ev.response.finishReason} tokens=${ev.response.usage.inputTokens}+${ev.response.usage.outputTokens}`)
   }
 } catch (e) {
-  if (e instanceof PolyfuseError) console.error(`polyfuse error (${e.kind}): ${e.message}`)
+  if (e instanceof PolyfuseError) console.error(`polyfuse error (${e.name}, kind ${e.kind}): ${e.message}`)
   throw e
 }
+
 await client.flushUsage()
+console.log('\nusage events (one per call):')
+for (const ev of usage) {
+  console.log(`  ${ev.model} ${ev.outcome}${ev.streamed ? ' (stream)' : ''}: ${ev.usage.inputTokens} in / ${ev.usage.outputTokens} out, ${ev.attempts.length} attempt(s)`)
+}

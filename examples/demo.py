@@ -1,7 +1,7 @@
 """polyfuse demo: a routed completion and a stream, printing text and usage.
 
-Runs on the built-in in-process `mock` provider (no network, no key). With OPENAI_API_KEY set it
-uses `openai/gpt-4o-mini` instead.
+Runs on the built-in in-process `mock` provider (no network, no key), and prints the same output
+on every run. With OPENAI_API_KEY set it uses `openai/gpt-4o-mini` instead.
 
     python examples/demo.py
 """
@@ -30,21 +30,16 @@ CONFIG = {
 }
 
 
-def on_usage(event: polyfuse.UsageEvent) -> None:
-    print(
-        f"  [usage] {event.model}: {event.outcome}, {event.usage.input_tokens} in / "
-        f"{event.usage.output_tokens} out, {len(event.attempts)} attempt(s), {event.latency_ms:.1f} ms"
-    )
-
-
 async def main() -> None:
-    client = polyfuse.Client(CONFIG, on_usage=on_usage)
+    # The usage callback runs on polyfuse's usage thread: collect the events there and print them
+    # once they are all in (after `aflush_usage`), so the output is the same on every run.
+    usage: "list[polyfuse.UsageEvent]" = []
+    client = polyfuse.Client(CONFIG, on_usage=usage.append)
 
     print("== completion on route `chat`")
     r = await client.complete("chat", "Hello, polyfuse!", temperature=0)
     print(f"{r.model} answered: {r.text!r}")
     print(f"attempts: {[(a.model, a.outcome) for a in r.attempts]}")
-    await client.aflush_usage()  # let the usage line print before the stream starts
 
     print("== stream")
     model = "openai/gpt-4o-mini" if REAL else "mock/storyteller"
@@ -55,7 +50,13 @@ async def main() -> None:
             u = event.response.usage
             print(f"\nfinish: {event.response.finish_reason}, tokens: {u.input_tokens} in / {u.output_tokens} out")
 
-    await client.aflush_usage()
+    await client.aflush_usage()  # every usage event of the calls above has been delivered
+    print("== usage events (one per call)")
+    for event in usage:
+        print(
+            f"  {event.model}: {event.outcome}, {event.usage.input_tokens} in / "
+            f"{event.usage.output_tokens} out, {len(event.attempts)} attempt(s)"
+        )
 
 
 asyncio.run(main())

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # Sets up everything on a fresh machine and runs every test: Rust (core + mock server), Python
-# and Node, all against the mock provider server over real sockets.
+# (+ a notebook), Node (+ a Next.js app), all against the mock provider server over real sockets.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 log "Rust: build the mock provider server and run the Rust tests"
 cargo build -q -p polyfuse-mock-server
 export POLYFUSE_MOCK_SERVER="$CARGO_TARGET_DIR/debug/polyfuse-mock-server"
 cargo test -p polyfuse-core -p polyfuse-mock-server
-setup_python
+setup_python nbclient ipykernel nbformat
 log "Python tests"
 "$VENV/bin/python" -m pytest tests/python -q
 setup_node
+log "Next.js app: next, react and react-dom into tests/nextjs/node_modules; polyfuse copied in with its built module"
+rm -rf tests/nextjs/node_modules/polyfuse
+(cd tests/nextjs && quietly "npm install in tests/nextjs" npm install --no-audit --no-fund --no-save)
 log "Node tests"
 node --test tests/node/
+log "Next.js test (next build with Turbopack and webpack, next start, HTTP requests)"
+node --test tests/nextjs/nextjs.test.mjs
 log "all tests passed"

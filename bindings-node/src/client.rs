@@ -13,6 +13,7 @@ use polyfuse_core as core;
 
 use crate::convert::{self, Response};
 use crate::error;
+use crate::options;
 use crate::stream::ChatStream;
 use crate::usage;
 
@@ -20,6 +21,8 @@ use crate::usage;
 #[napi]
 pub struct Client {
     inner: core::Client,
+    /// The queue to `onUsage`, when there is one (flushes wait for it to drain).
+    usage: Option<usage::UsageQueue>,
 }
 
 #[napi]
@@ -29,21 +32,18 @@ impl Client {
     /// `mock`). `onUsage(event)` is called exactly once per call, off the request's path.
     /// Throws a `PolyfuseError` of kind `config` naming the key path when the config is wrong.
     #[napi(constructor, catch_unwind, ts_args_type = "options?: ClientOptions")]
-    pub fn new(env: Env, options: Option<Object>) -> Result<Self> {
-        let (config, on_usage) = match &options {
-            Some(o) => (o.get::<Unknown>("config")?, o.get::<Unknown>("onUsage")?),
-            None => (None, None),
-        };
+    pub fn new(env: Env, options: Option<Unknown>) -> Result<Self> {
+        let args = options::client_args(&env, options).map_err(|e| error::to_js_error(&env, e))?;
         let on_usage =
-            convert::on_usage(&env, on_usage).map_err(|e| error::to_js_error(&env, e))?;
-        let config = convert::config(&env, config).map_err(|e| error::to_js_error(&env, e))?;
-        let callbacks = match on_usage {
-            Some(f) => vec![usage::callback(f)?],
-            None => Vec::new(),
-        };
+            convert::on_usage(&env, args.on_usage).map_err(|e| error::to_js_error(&env, e))?;
+        let config = convert::config(&env, args.config).map_err(|e| error::to_js_error(&env, e))?;
+        let usage = on_usage
+            .map(|f| usage::UsageQueue::new(&env, f))
+            .transpose()?;
+        let callbacks = usage.iter().map(usage::UsageQueue::callback).collect();
         let inner =
             core::Client::new(config, callbacks).map_err(|e| error::to_js_error(&env, e))?;
-        Ok(Client { inner })
+        Ok(Client { inner, usage })
     }
 
     /// Names of the providers this client can reach.
@@ -72,11 +72,14 @@ impl Client {
     pub fn complete<'env>(
         &self,
         env: &'env Env,
-        options: Option<Object>,
+        options: Option<Unknown>,
+        second: Option<Unknown>,
     ) -> Result<PromiseRaw<'env, Response>> {
         let client = self.inner.clone();
+        let args = options::call_object(env, "complete", options, second)
+            .and_then(|o| convert::call_args(env, o));
         // The signal stays on the JS thread; the future gets the request and a watch receiver.
-        let (request, aborted, cancelled) = match convert::call_args(env, options) {
+        let (request, aborted, cancelled) = match args {
             Ok(a) => {
                 let aborted = a.signal.as_ref().is_some_and(|s| s.aborted);
                 (Ok(a.request), aborted, cancel_watch(a.signal.as_ref()))
@@ -111,8 +114,15 @@ impl Client {
     /// sent on the first `next()`. `break` (or `return()`) drops it at once, closing the connection;
     /// `signal` aborts it with a `cancelled` error.
     #[napi(catch_unwind, ts_args_type = "options: CallOptions")]
-    pub fn stream(&self, env: &Env, options: Option<Object>) -> ChatStream {
-        match convert::call_args(env, options) {
+    pub fn stream(
+        &self,
+        env: &Env,
+        options: Option<Unknown>,
+        second: Option<Unknown>,
+    ) -> ChatStream {
+        let args = options::call_object(env, "stream", options, second)
+            .and_then(|o| convert::call_args(env, o));
+        match args {
             Ok(args) => {
                 let model = args.request.model.clone();
                 if args.signal.as_ref().is_some_and(|s| s.aborted) {
@@ -125,8 +135,8 @@ impl Client {
         }
     }
 
-    /// Resolves once every usage event of the calls finished so far has been queued to `onUsage`
-    /// (it waits off the JS thread).
+    /// Resolves once every usage event of the calls finished so far has been passed to
+    /// `onUsage` (it waits off the JS thread).
     #[napi]
     pub async fn flush_usage(&self) -> Result<()> {
         let client = self.inner.clone();
@@ -134,11 +144,15 @@ impl Client {
             client.flush_usage(None);
         })
         .await
-        .map_err(|e| napi::Error::from_reason(format!("polyfuse: flushUsage failed: {e}")))
+        .map_err(|e| napi::Error::from_reason(format!("polyfuse: flushUsage failed: {e}")))?;
+        if let Some(usage) = &self.usage {
+            usage.delivered().await;
+        }
+        Ok(())
     }
 
-    /// Delivers pending usage events and stops the usage thread; later calls still work but
-    /// their usage events are dropped.
+    /// Delivers pending usage events to `onUsage` and stops the usage thread; later calls still
+    /// work but their usage events are dropped.
     #[napi]
     pub async fn close(&self) -> Result<()> {
         let client = self.inner.clone();
@@ -146,7 +160,11 @@ impl Client {
             client.close(None);
         })
         .await
-        .map_err(|e| napi::Error::from_reason(format!("polyfuse: close failed: {e}")))
+        .map_err(|e| napi::Error::from_reason(format!("polyfuse: close failed: {e}")))?;
+        if let Some(usage) = &self.usage {
+            usage.delivered().await;
+        }
+        Ok(())
     }
 }
 

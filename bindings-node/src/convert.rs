@@ -7,6 +7,8 @@ use serde_json::{Map, Value};
 
 use polyfuse_core as core;
 
+use crate::options::{self, type_name};
+
 // ---------------------------------------------------------------------------------------------
 // Results: core → JS
 // ---------------------------------------------------------------------------------------------
@@ -333,17 +335,10 @@ fn invalid(message: String) -> core::Error {
     core::Error::invalid_request(message)
 }
 
-/// Converts `{ model, messages | prompt, signal, ...params }`. Errors are core errors (kind
-/// `invalid_request`) naming the argument that was wrong; `undefined` values count as absent.
-pub(crate) fn call_args(
-    env: &Env,
-    options: Option<Object>,
-) -> std::result::Result<CallArgs, core::Error> {
-    let options = options.ok_or_else(|| {
-        invalid(
-            "expected an options object: { model, messages | prompt, ...parameters }".to_string(),
-        )
-    })?;
+/// Converts `{ model, messages | prompt, signal, ...params }` (the object
+/// [`options::call_object`] checked). Errors are core errors (kind `invalid_request`) naming the
+/// argument that was wrong; `undefined` values count as absent.
+pub(crate) fn call_args(env: &Env, options: Object) -> std::result::Result<CallArgs, core::Error> {
     let keys = Object::keys(&options).map_err(|e| invalid(format!("options: {}", e.reason)))?;
     let mut model: Option<String> = None;
     let mut input = Value::Null;
@@ -408,35 +403,31 @@ pub(crate) fn call_args(
                 signal = Some(Signal { signal: s, aborted });
             }
             _ => {
+                options::check_call_key(&key)?;
                 // The core accepts camelCase and snake_case names and rejects unknown ones.
                 let v = json(env, value, &key)?;
                 params.insert(key, v);
             }
         }
     }
-    let request =
-        core::Request::from_values(model.as_deref().unwrap_or(""), input, Value::Object(params))?;
+    let Some(model) = model else {
+        return Err(invalid(
+            "option `model` is missing: pass `{ model: 'provider/model' (e.g. 'mock/echo'), messages | prompt }`"
+                .to_string(),
+        ));
+    };
+    if saw_input.is_none() {
+        return Err(invalid(format!(
+            "call on `{model}`: pass `messages` (a list of chat messages) or `prompt` (a string)"
+        )));
+    }
+    let request = core::Request::from_values(&model, input, Value::Object(params))?;
     Ok(CallArgs { request, signal })
 }
 
 fn json(env: &Env, value: Unknown, key: &str) -> std::result::Result<Value, core::Error> {
     env.from_js_value::<Value, _>(value)
         .map_err(|e| invalid(format!("option `{key}`: {}", e.reason)))
-}
-
-fn type_name(ty: ValueType) -> &'static str {
-    match ty {
-        ValueType::Undefined => "undefined",
-        ValueType::Null => "null",
-        ValueType::Boolean => "a boolean",
-        ValueType::Number => "a number",
-        ValueType::String => "a string",
-        ValueType::Symbol => "a symbol",
-        ValueType::Object => "an object",
-        ValueType::Function => "a function",
-        ValueType::BigInt => "a bigint",
-        _ => "an unsupported value",
-    }
 }
 
 /// The `config` option: `undefined` (defaults and environment), a path to a `.json` / `.toml`

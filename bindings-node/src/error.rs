@@ -1,17 +1,23 @@
-//! Core [`polyfuse_core::Error`] → a JS `PolyfuseError` (extends `Error`) carrying `kind`,
+//! Core [`polyfuse_core::Error`] → a JS error: `PolyfuseError` (extends `Error`) and one subclass
+//! per [`ErrorKind`] (`RateLimitError`, `AuthenticationError`, ...), each carrying `kind`,
 //! `provider`, `model`, `status`, `retryAfterMs`, `requestId`, `providerCode`, `retryable` and
-//! `attempts`. The class is defined in JS at module load (napi cannot subclass `Error` natively);
-//! instances are built on the JS thread, where an `Env` is at hand.
+//! `attempts`. The classes are defined in JS at module load (napi cannot subclass `Error`
+//! natively) from the core's list, [`ErrorKind::ALL`] with [`ErrorKind::class_name`], so a kind
+//! added to the core gets its class here without a change; instances are built on the JS thread,
+//! where an `Env` is at hand.
 use std::cell::RefCell;
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
+use polyfuse_core::ErrorKind;
 
 use crate::convert::{attempt_to_js, Attempt};
 
-/// Defines the class and patches `ChatStream.prototype[Symbol.asyncIterator]`; the function takes
-/// the module's `exports` and returns the class.
-const INSTALL_JS: &str = r#"(function (exports) {
+/// Takes the module's `exports` and the `[kind, className]` pairs; defines `PolyfuseError` and a
+/// subclass per pair (its `kind` fixed, also as a static `kind`), patches
+/// `ChatStream.prototype[Symbol.asyncIterator]`, and returns `(message, fields) => error`, which
+/// builds the class of `fields.kind`.
+const INSTALL_JS: &str = r#"(function (exports, kinds) {
   class PolyfuseError extends Error {
     constructor(message, fields) {
       super(message);
@@ -22,14 +28,26 @@ const INSTALL_JS: &str = r#"(function (exports) {
       }
     }
   }
-  Object.defineProperty(PolyfuseError.prototype, 'name', { value: 'PolyfuseError', writable: true, configurable: true });
+  const named = (cls, name) =>
+    Object.defineProperty(cls.prototype, 'name', { value: name, writable: true, configurable: true });
+  named(PolyfuseError, 'PolyfuseError');
   exports.PolyfuseError = PolyfuseError;
+  const byKind = new Map();
+  for (const [kind, name] of kinds) {
+    const cls = { [name]: class extends PolyfuseError {
+      constructor(message, fields) { super(message, { ...fields, kind }); }
+    } }[name];
+    named(cls, name);
+    Object.defineProperty(cls, 'kind', { value: kind, enumerable: true });
+    byKind.set(kind, cls);
+    exports[name] = cls;
+  }
   if (exports.ChatStream) {
     Object.defineProperty(exports.ChatStream.prototype, Symbol.asyncIterator, {
       value: function () { return this; }, writable: true, configurable: true,
     });
   }
-  return PolyfuseError;
+  return (message, fields) => new (byKind.get(fields.kind) || PolyfuseError)(message, fields);
 })"#;
 
 /// The properties of a `PolyfuseError` besides `message`.
@@ -54,25 +72,33 @@ pub struct ErrorFields {
     pub attempts: Vec<Attempt>,
 }
 
-/// `new PolyfuseError(message, fields)`.
-type ErrorClass = FunctionRef<FnArgs<(String, ErrorFields)>, Unknown<'static>>;
+/// `(message, fields) => new <class of fields.kind>(message, fields)`.
+type ErrorFactory = FunctionRef<FnArgs<(String, ErrorFields)>, Unknown<'static>>;
 
 thread_local! {
-    /// The class, per JS thread (each Node environment loads the module for itself).
-    static ERROR_CLASS: RefCell<Option<ErrorClass>> = const { RefCell::new(None) };
+    /// The factory, per JS thread (each Node environment loads the module for itself).
+    static ERROR_FACTORY: RefCell<Option<ErrorFactory>> = const { RefCell::new(None) };
 }
 
 pub(crate) fn install(env: &Env, exports: Object) -> Result<()> {
-    let install: Function<Object, Function<FnArgs<(String, ErrorFields)>, Unknown<'static>>> =
-        env.run_script(INSTALL_JS)?;
-    let class = install.call(exports)?;
-    let class_ref = class.create_ref()?;
-    ERROR_CLASS.with(|c| *c.borrow_mut() = Some(class_ref));
+    type Install<'a> = Function<
+        'a,
+        FnArgs<(Object<'a>, Vec<Vec<&'static str>>)>,
+        Function<'a, FnArgs<(String, ErrorFields)>, Unknown<'static>>,
+    >;
+    let install: Install = env.run_script(INSTALL_JS)?;
+    let kinds = ErrorKind::ALL
+        .iter()
+        .map(|k| vec![k.as_str(), k.class_name()])
+        .collect();
+    let factory = install.call(FnArgs::from((exports, kinds)))?;
+    let factory_ref = factory.create_ref()?;
+    ERROR_FACTORY.with(|c| *c.borrow_mut() = Some(factory_ref));
     Ok(())
 }
 
-/// Builds the JS `PolyfuseError` for a core error. Falls back to a plain napi error (with the kind
-/// as `code`) if the class is somehow unavailable.
+/// Builds the JS error (the class of its kind) for a core error. Falls back to a plain napi error
+/// if the classes are somehow unavailable.
 pub(crate) fn to_js_error(env: &Env, e: polyfuse_core::Error) -> napi::Error {
     match build(env, &e) {
         Ok(err) => err,
@@ -93,13 +119,15 @@ fn build(env: &Env, e: &polyfuse_core::Error) -> Result<napi::Error> {
         attempts: e.attempts.iter().map(attempt_to_js).collect(),
     };
     let message = e.to_string();
-    ERROR_CLASS.with(|c| {
-        let class = c.borrow();
-        let class = class
+    ERROR_FACTORY.with(|c| {
+        let factory = c.borrow();
+        let factory = factory
             .as_ref()
-            .ok_or_else(|| napi::Error::from_reason("polyfuse: PolyfuseError is not installed"))?
+            .ok_or_else(|| {
+                napi::Error::from_reason("polyfuse: the error classes are not installed")
+            })?
             .borrow_back(env)?;
-        let instance = class.new_instance(FnArgs::from((message, fields)))?;
+        let instance = factory.call(FnArgs::from((message, fields)))?;
         Ok(napi::Error::from(instance))
     })
 }

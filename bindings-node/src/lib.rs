@@ -2,9 +2,10 @@
 //! callbacks between JS and `polyfuse-core`, and holds no logic of its own.
 //!
 //! Modules mirror the core: [`client`] (the `Client` class), [`stream`] (the async-iterable
-//! `ChatStream`), [`usage`] (the `onUsage` callback), [`error`] (`PolyfuseError`) and [`convert`]
-//! (JS objects ⇄ core types). Futures run on napi's tokio runtime (feature `tokio_rt`), which this
-//! addon owns; the core assumes no runtime of its own.
+//! `ChatStream`), [`usage`] (the `onUsage` callback), [`error`] (`PolyfuseError` and a subclass
+//! per error kind), [`options`] (the shape of the options objects: unknown keys and the usual
+//! mistakes named) and [`convert`] (JS objects ⇄ core types). Futures run on napi's tokio
+//! runtime (feature `tokio_rt`), which this addon owns; the core assumes no runtime of its own.
 #![deny(clippy::all)]
 // `polyfuse_core::Error` is large (168 bytes); boxing it is the core's call (reported).
 #![allow(clippy::result_large_err)]
@@ -12,6 +13,7 @@
 mod client;
 mod convert;
 mod error;
+mod options;
 mod stream;
 mod usage;
 
@@ -22,8 +24,9 @@ pub use stream::ChatStream;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
-/// Runs once per module load, after the classes are registered: defines `PolyfuseError` (a JS
-/// class, so that errors are real `Error`s with a stack) and makes `ChatStream` async-iterable.
+/// Runs once per module load, after the classes are registered: defines `PolyfuseError` and its
+/// subclass per error kind (JS classes, so that errors are real `Error`s with a stack) and makes
+/// `ChatStream` async-iterable.
 #[napi(module_exports)]
 pub fn init(exports: Object, env: Env) -> Result<()> {
     error::install(&env, exports)

@@ -30,6 +30,22 @@ describe('usage events', () => {
     return { client, events, args, all }
   }
 
+  test('after await flushUsage() (or close()) onUsage has seen every finished call, with no waiting', async () => {
+    // 3,000 events are more than Node delivers from a threadsafe function's queue in one go.
+    const sizes = [1, 50, 3000, 1, 50, 3000]
+    for (const [round, n] of sizes.entries()) {
+      const { client, events } = recordingClient()
+      await Promise.all(Array.from({ length: n }, () => client.complete({ model: 'mock/echo', prompt: 'x' })))
+      await collect(client.stream({ model: 'mock/echo', prompt: 'y' }))
+      if (round % 2) await client.close()
+      else await client.flushUsage()
+      assert.equal(events.length, n + 1, `round ${round}`)
+      assert.equal(events.at(-1).streamed, true)
+    }
+    // A client without onUsage flushes too.
+    await new Client().flushUsage()
+  })
+
   test('one event per call: complete, stream, failure, abort', async () => {
     const { client, events, args, all } = recordingClient()
     const r = await client.complete({

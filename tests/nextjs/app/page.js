@@ -1,0 +1,3 @@
+export default function Page() {
+  return <p>polyfuse on Next.js: POST /api/complete, POST /api/stream</p>
+}

@@ -1,0 +1,33 @@
+// An ESM consumer of the typings (checked by tsc in tests/node/esm.test.mjs; never run).
+import polyfuse, { Client, PolyfuseError, RateLimitError, TimeoutError, type ErrorKind, type Response } from 'polyfuse'
+
+const client = new Client({ config: { env_providers: false }, onUsage: (ev) => void ev.usage.totalTokens })
+export async function main(): Promise<string> {
+  try {
+    const r: Response = await client.complete({ model: 'mock/echo', prompt: 'hi', maxTokens: 5 })
+    for await (const ev of client.stream({ model: 'mock/echo', prompt: 'hi' })) {
+      if (ev.type === 'text_delta') void ev.text.length
+    }
+    return r.text
+  } catch (e) {
+    if (e instanceof RateLimitError) {
+      const kind: 'rate_limited' = e.kind
+      const wait: number | undefined = e.retryAfterMs
+      return `${kind} ${wait}`
+    }
+    if (e instanceof TimeoutError) {
+      // @ts-expect-error a TimeoutError's kind is 'timeout', never 'rate_limited'
+      const wrong: 'rate_limited' = e.kind
+      return wrong
+    }
+    if (e instanceof PolyfuseError) {
+      const kind: ErrorKind = e.kind
+      return kind
+    }
+    throw e
+  }
+}
+export const staticKind: 'rate_limited' = RateLimitError.kind
+export const sameModule: typeof Client = polyfuse.Client
+// @ts-expect-error not a kind
+export const notAKind: ErrorKind = 'boom'
