@@ -48,7 +48,7 @@ try {
 }
 
 await client.flushUsage()
-console.log('\nusage events (one per call):')
-for (const ev of usage) {
+console.log('\nusage events (one per call; attempts have their own):')
+for (const ev of usage.filter((e) => e.level === 'call')) {
   console.log(`  ${ev.model} ${ev.outcome}${ev.streamed ? ' (stream)' : ''}: ${ev.usage.inputTokens} in / ${ev.usage.outputTokens} out, ${ev.attempts.length} attempt(s)`)
 }

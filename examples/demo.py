@@ -51,8 +51,8 @@ async def main() -> None:
             print(f"\nfinish: {event.response.finish_reason}, tokens: {u.input_tokens} in / {u.output_tokens} out")
 
     await client.aflush_usage()  # every usage event of the calls above has been delivered
-    print("== usage events (one per call)")
-    for event in usage:
+    print("== usage events (one per call; attempts have their own)")
+    for event in (e for e in usage if e.level == "call"):
         print(
             f"  {event.model}: {event.outcome}, {event.usage.input_tokens} in / "
             f"{event.usage.output_tokens} out, {len(event.attempts)} attempt(s)"

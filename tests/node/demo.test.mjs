@@ -30,7 +30,7 @@ test('examples/demo.mjs prints the same output every run, usage events last', ()
   assert.equal(first, second)
   const lines = first.trimEnd().split('\n')
   assert.deepEqual(lines.slice(-3), [
-    'usage events (one per call):',
+    'usage events (one per call; attempts have their own):',
     '  chat ok: 10 in / 7 out, 2 attempt(s)',
     '  mock/storyteller ok (stream): 12 in / 10 out, 1 attempt(s)',
   ])

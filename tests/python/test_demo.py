@@ -51,7 +51,7 @@ def test_demo_prints_the_same_output_every_run() -> None:
     lines = first.splitlines()
     # The usage events come last, after the stream, one per call, in call order.
     assert lines[-3:] == [
-        "== usage events (one per call)",
+        "== usage events (one per call; attempts have their own)",
         "  chat: ok, 5 in / 2 out, 2 attempt(s)",
         "  mock/storyteller: ok, 9 in / 10 out, 1 attempt(s)",
     ]

@@ -142,7 +142,13 @@ impl CallRun {
                 }
                 Ok(Step::Done(c)) => {
                     self.finished = true;
-                    return Some(Ok(self.done(*c)));
+                    return Some(match self.done(*c) {
+                        Some(ev) => Ok(ev),
+                        None => Err(self.record.fail(Error::new(
+                            ErrorKind::Internal,
+                            "polyfuse internal error: an answer without an attempt",
+                        ))),
+                    });
                 }
                 Err(f) => self.failed(f).await,
             }
@@ -335,12 +341,8 @@ impl CallRun {
     }
 
     /// The current attempt completed the call.
-    fn done(&mut self, mut c: Completion) -> StreamEvent {
-        let Some(live) = self.current.take() else {
-            return StreamEvent::Final {
-                response: Box::new(self.record.succeed(c, &self.req.model)),
-            };
-        };
+    fn done(&mut self, mut c: Completion) -> Option<StreamEvent> {
+        let live = self.current.take()?;
         let target = live.attempt.target.clone();
         if let Some(run) = self.run.as_mut() {
             run.succeeded(&target);
@@ -358,15 +360,15 @@ impl CallRun {
             .then(|| restart_event(&target, &self.last_failure));
         self.record.settle(live.attempt, End::Ok);
         let fin = StreamEvent::Final {
-            response: Box::new(self.record.succeed(c, &target.model)),
+            response: Box::new(self.record.succeed(c, &target)),
         };
-        match restart {
+        Some(match restart {
             Some(r) => {
                 self.queue.push_back(fin);
                 r
             }
             None => fin,
-        }
+        })
     }
 
     /// The current attempt failed: it is recorded, and the walk decides what comes next.

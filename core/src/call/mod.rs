@@ -10,6 +10,7 @@ use std::time::Duration;
 use crate::config::{build_providers, Config};
 use crate::providers::http::build_http_client;
 use crate::routing::breaker::TargetHealth;
+use crate::routing::plan::Target;
 use crate::routing::Router;
 use crate::types::error::{Error, ErrorKind, Result};
 use crate::types::request::Request;
@@ -47,10 +48,15 @@ struct Inner {
 }
 
 impl Inner {
-    /// The cost of `usage` on `model`: the provider's report, else the catalogue's price, else
-    /// unknown (`None`, never 0), with a warning on stderr the first time for a model.
-    fn price(&self, model: &str, usage: &mut crate::usage::Usage) {
+    /// The cost of `usage` on `target`: the provider's report, else the catalogue's price, else
+    /// 0 for the in-process mock, else unknown (`None`, never 0), with a warning on stderr the
+    /// first time for a model.
+    fn price(&self, target: &Target, usage: &mut crate::usage::Usage) {
+        let model = target.model.as_str();
         usage.cost_usd = self.router.catalogue.cost(model, usage);
+        if usage.cost_usd.is_none() && target.provider.is_free() && usage.is_known() {
+            usage.cost_usd = Some(0.0);
+        }
         if usage.cost_usd.is_none()
             && usage.is_known()
             && self.router.catalogue.lookup(model).is_none()

@@ -12,6 +12,7 @@ use tokio::time::Instant;
 use super::attempt::Attempt;
 use super::Inner;
 use crate::providers::Completion;
+use crate::routing::plan::Target;
 use crate::types::error::{Error, ErrorKind};
 use crate::types::request::Request;
 use crate::types::response::{self, Outcome, Response};
@@ -114,7 +115,7 @@ impl CallRecord {
         let fallback = self.primary.as_deref().is_some_and(|p| p != target.model);
         let latency = attempt.started.elapsed();
         let mut usage = attempt.usage();
-        self.inner.price(&target.model, &mut usage);
+        self.inner.price(target, &mut usage);
         if let Some(reservation) = reservation {
             self.inner.budgets.settle(reservation, &usage);
         }
@@ -200,10 +201,11 @@ impl CallRecord {
         self.inner.usage.emit(event);
     }
 
-    /// The call succeeded with `c` from `model`: emits the usage event, builds the response
+    /// The call succeeded with `c` from `target`: emits the usage event, builds the response
     /// (its usage priced like the answering attempt's).
-    pub(super) fn succeed(&mut self, mut c: Completion, model: &str) -> Response {
-        self.inner.price(model, &mut c.usage);
+    pub(super) fn succeed(&mut self, mut c: Completion, target: &Target) -> Response {
+        self.inner.price(target, &mut c.usage);
+        let model = target.model.as_str();
         self.emit(Outcome::Ok, None);
         Response {
             id: self.request_id.clone(),

@@ -218,6 +218,10 @@ impl Provider for MockProvider {
         &self.name
     }
 
+    fn is_free(&self) -> bool {
+        true
+    }
+
     fn complete<'a>(
         &'a self,
         model: &'a str,

@@ -76,6 +76,10 @@ pub trait Provider: Send + Sync {
     fn supports_prefill(&self) -> bool {
         false
     }
+    /// Whether its answers cost nothing (the in-process mock): unpriced models of it cost 0.
+    fn is_free(&self) -> bool {
+        false
+    }
     /// Opens a stream; resolves once the provider accepted the request (headers received). The
     /// stream applies no deadline of its own: the caller's attempt driver does.
     fn stream<'a>(
