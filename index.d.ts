@@ -291,6 +291,21 @@ export declare class Client {
   close(): Promise<void>
 }
 
+/**
+ * At exit: delivers what every client's core queue holds to the JS side, for at most the exit
+ * bound. Resolves to the number of events the core could not hand over in time.
+ */
+export declare function _drainUsageAtExit(): Promise<number>
+
+/** The exit bound in milliseconds: the largest `usage.exit_flush_ms` of the clients. */
+export declare function _usageExitBound(): number
+
+/** The core's exit message for `not_delivered` events under a bound of `bound_ms`. */
+export declare function _usageExitReport(notDelivered: number, boundMs: number): string | null
+
+/** Usage events of every client not yet handed to the JS side (the exit hook's check). */
+export declare function _usagePending(): number
+
 /** One try at one target. */
 export interface Attempt {
   /** `provider/model` as requested. */

@@ -25,5 +25,9 @@ export const {
   ServerError,
   TimeoutError,
   __napiBindingTarget,
+  _drainUsageAtExit,
+  _usageExitBound,
+  _usageExitReport,
+  _usagePending,
 } = polyfuse
 export default polyfuse

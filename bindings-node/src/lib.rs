@@ -25,9 +25,10 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 /// Runs once per module load, after the classes are registered: defines `PolyfuseError` and its
-/// subclass per error kind (JS classes, so that errors are real `Error`s with a stack) and makes
-/// `ChatStream` async-iterable.
+/// subclass per error kind (JS classes, so that errors are real `Error`s with a stack), makes
+/// `ChatStream` async-iterable, and installs the exit hook that delivers queued usage events.
 #[napi(module_exports)]
 pub fn init(exports: Object, env: Env) -> Result<()> {
-    error::install(&env, exports)
+    error::install(&env, exports)?;
+    usage::install(&env, exports)
 }

@@ -149,7 +149,7 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// The `atexit` hook: no Rust thread may call into Python from now on. Waits for usage callbacks
 /// in progress, then shuts the runtime down (GIL released). Idempotent.
 #[pyfunction]
-#[pyo3(signature = (timeout=2.0))]
+#[pyo3(signature = (timeout=5.0))]
 pub fn _shutdown(py: Python<'_>, timeout: f64) {
     SHUT_DOWN.store(true, Ordering::SeqCst);
     let timeout = Duration::from_secs_f64(timeout.max(0.0));
@@ -172,4 +172,5 @@ pub fn _after_fork_child() {
     let old = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).take();
     std::mem::forget(old);
     crate::usage::reset_after_fork();
+    polyfuse_core::usage::forget_after_fork();
 }

@@ -36,7 +36,8 @@ impl Drop for InFlight {
     }
 }
 
-/// Wraps `callback([event_dict, ...])`: one call (and one GIL acquisition) per batch.
+/// Wraps `callback(event_dict)`: one GIL acquisition per batch, one call per event, stopping
+/// between events once the interpreter is exiting.
 pub fn callback(callback: Py<PyAny>) -> UsageCallback {
     Arc::new(move |batch: &[Arc<UsageEvent>]| {
         let values: Vec<serde_json::Value> = batch
@@ -49,14 +50,29 @@ pub fn callback(callback: Py<PyAny>) -> UsageCallback {
             return;
         }
         Python::try_attach(|py| {
-            let result = values
-                .iter()
-                .map(|v| convert::to_py(py, v))
-                .collect::<PyResult<Vec<_>>>()
-                .and_then(|events| callback.bind(py).call1((events,)));
-            if let Err(e) = result {
-                e.write_unraisable(py, Some(callback.bind(py)));
+            for v in &values {
+                if runtime::is_shut_down() {
+                    return;
+                }
+                let result = convert::to_py(py, v).and_then(|ev| callback.bind(py).call1((ev,)));
+                if let Err(e) = result {
+                    e.write_unraisable(py, Some(callback.bind(py)));
+                }
             }
         });
     })
+}
+
+/// The `atexit` part of usage: delivers what every client (even one already dropped) has queued,
+/// for at most the largest `usage.exit_flush_ms` (Ctrl-C ends the wait), with the GIL released
+/// between signal checks. Returns the core's report of what was not delivered, if anything.
+#[pyfunction]
+pub fn _drain_usage_at_exit(py: Python<'_>) -> Option<String> {
+    if polyfuse_core::usage::pending_in_process() == 0 {
+        return None;
+    }
+    let (stats, bound) = py.detach(|| {
+        polyfuse_core::usage::drain_at_exit(|| Python::attach(|py| py.check_signals().is_err()))
+    });
+    stats.exit_report(bound)
 }

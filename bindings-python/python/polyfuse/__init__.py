@@ -18,6 +18,7 @@ the child: create it in the worker, e.g. in gunicorn's ``post_fork``).
 from __future__ import annotations
 
 import atexit as _atexit
+import sys as _sys
 import os as _os
 
 from . import _polyfuse
@@ -101,13 +102,20 @@ __all__ = [
 
 
 def _shutdown() -> None:
-    """atexit: deliver pending usage events, then stop the native runtime (no Rust thread may
-    touch Python while the interpreter finalizes)."""
+    """atexit: deliver the usage events every client queued (also clients already garbage
+    collected) for at most ``usage.exit_flush_ms`` (5 s; Ctrl-C stops the wait), say on stderr
+    what could not be delivered, then stop the native runtime (no Rust thread may touch Python
+    while the interpreter finalizes)."""
     from ._client import _iter_live
 
+    try:
+        report = _polyfuse._drain_usage_at_exit()
+        if report:
+            print(report, file=_sys.stderr)
+    except BaseException:  # noqa: BLE001 - exiting; nothing to report to
+        pass
     for client in _iter_live():
         try:
-            client.close()
             if client._usage is not None:
                 client._usage.recover()
         except BaseException:  # noqa: BLE001 - exiting; nothing to report to

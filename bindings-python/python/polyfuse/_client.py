@@ -64,19 +64,18 @@ class _UsageAdapter:
         self.pending: Dict["concurrent.futures.Future[Any]", "_Scheduled"] = {}
         self.lock = threading.Lock()
 
-    def __call__(self, events: List[Dict[str, Any]]) -> None:
-        for event in events:
-            ev = UsageEvent._from_dict(event)
-            for cb in self.callbacks:
-                try:
-                    if _is_async_callable(cb):
-                        self._run_async(lambda cb=cb, ev=ev: cb(ev), cb)  # type: ignore[misc]
-                    else:
-                        result = cb(ev)
-                        if inspect.isawaitable(result):
-                            self._run_async(lambda r=result: r, cb)  # type: ignore[misc]
-                except BaseException as exc:  # noqa: BLE001 - reported, never lost, never fatal
-                    _polyfuse._report_unraisable(exc, cb)
+    def __call__(self, event: Dict[str, Any]) -> None:
+        ev = UsageEvent._from_dict(event)
+        for cb in self.callbacks:
+            try:
+                if _is_async_callable(cb):
+                    self._run_async(lambda cb=cb: cb(ev), cb)  # type: ignore[misc]
+                else:
+                    result = cb(ev)
+                    if inspect.isawaitable(result):
+                        self._run_async(lambda r=result: r, cb)  # type: ignore[misc]
+            except BaseException as exc:  # noqa: BLE001 - reported, never lost, never fatal
+                _polyfuse._report_unraisable(exc, cb)
         self.recover()
 
     def _run_async(self, make: Callable[[], Awaitable[Any]], cb: UsageCallback) -> None:

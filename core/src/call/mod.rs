@@ -37,8 +37,6 @@ pub struct Client {
 struct Inner {
     router: Arc<Router>,
     usage: UsageDispatcher,
-    /// How long `close_at_exit` may deliver queued events.
-    exit_flush: Duration,
     /// Models already warned about for having no price.
     unpriced: UnknownModels,
     /// `usage()`: totals by model, provider, route and tag.
@@ -92,8 +90,11 @@ impl Client {
         Ok(Client {
             inner: Arc::new(Inner {
                 router: Arc::new(router),
-                usage: UsageDispatcher::new(on_usage, config.usage.queue_capacity),
-                exit_flush: Duration::from_millis(config.usage.exit_flush_ms),
+                usage: UsageDispatcher::new(
+                    on_usage,
+                    config.usage.queue_capacity,
+                    Duration::from_millis(config.usage.exit_flush_ms),
+                ),
                 unpriced: UnknownModels::new(),
                 aggregates: Aggregates::new(record::unix_ms()),
                 budgets,
@@ -121,12 +122,6 @@ impl Client {
     /// afterwards still work but their events are dropped (and counted).
     pub fn close(&self, bound: Option<Duration>) -> DeliveryStats {
         self.inner.usage.close(bound)
-    }
-
-    /// At exit: delivers what is queued within the configured `usage.exit_flush_ms` bound, then
-    /// stops. The counters say what could not be delivered in time.
-    pub fn close_at_exit(&self) -> DeliveryStats {
-        self.inner.usage.close(Some(self.inner.exit_flush))
     }
 
     /// Usage totals of this client (calls, errors by kind, tokens by kind, cost, retries,

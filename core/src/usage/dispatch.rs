@@ -9,7 +9,7 @@
 //!   (the callbacks returned), or when its time bound runs out; it says how many are pending.
 //! - A panicking callback is caught; delivery goes on with the next one.
 use std::collections::VecDeque;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -19,7 +19,7 @@ use super::{UsageCallback, UsageEvent};
 /// The most events handed to the callbacks in one batch.
 const BATCH: usize = 256;
 
-/// Counters of one client's event delivery.
+/// Counters of one client's event delivery (or, from [`drain_at_exit`], of every client's).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct DeliveryStats {
     /// Events queued for the callbacks.
@@ -28,8 +28,114 @@ pub struct DeliveryStats {
     pub delivered: u64,
     /// Events dropped: the queue was full, or the client was closed.
     pub dropped: u64,
-    /// Queued, not yet delivered.
+    /// Queued or being delivered, not yet delivered.
     pub pending: u64,
+}
+
+impl DeliveryStats {
+    fn add(&mut self, o: DeliveryStats) {
+        self.emitted = self.emitted.saturating_add(o.emitted);
+        self.delivered = self.delivered.saturating_add(o.delivered);
+        self.dropped = self.dropped.saturating_add(o.dropped);
+        self.pending = self.pending.saturating_add(o.pending);
+    }
+
+    /// What to tell the user at exit when events were lost: `None` when every event was
+    /// delivered.
+    pub fn exit_report(&self, bound: Duration) -> Option<String> {
+        if self.pending == 0 && self.dropped == 0 {
+            return None;
+        }
+        let mut parts = Vec::new();
+        if self.pending > 0 {
+            parts.push(format!(
+                "{} usage events were not delivered at exit (the {:.1} s bound, usage.exit_flush_ms, was reached or the wait was interrupted)",
+                self.pending,
+                bound.as_secs_f64()
+            ));
+        }
+        if self.dropped > 0 {
+            parts.push(format!(
+                "{} were dropped earlier (the usage queue was full: usage.queue_capacity)",
+                self.dropped
+            ));
+        }
+        Some(format!("polyfuse: {}", parts.join("; ")))
+    }
+}
+
+/// Every dispatcher of the process, so that exit can deliver what is queued even for clients
+/// that were already dropped (their threads keep delivering until their queue is empty).
+static LIVE: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
+
+/// In a child after `fork()`: the parent's usage threads do not exist here, so their queues are
+/// forgotten (exit must not wait for them).
+pub fn forget_after_fork() {
+    LIVE.lock().unwrap_or_else(|p| p.into_inner()).clear();
+}
+
+/// The exit bound: the largest `usage.exit_flush_ms` among the process's clients.
+pub fn exit_bound_in_process() -> Duration {
+    let live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    live.iter()
+        .filter_map(Weak::upgrade)
+        .map(|s| s.exit_bound)
+        .max()
+        .unwrap_or(Duration::ZERO)
+}
+
+/// Events of every client of the process not yet delivered (at exit: whether to wait).
+pub fn pending_in_process() -> u64 {
+    let live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+    live.iter()
+        .filter_map(Weak::upgrade)
+        .map(|s| stats_of(&s.lock()).pending)
+        .sum()
+}
+
+/// At exit: waits until every client's queued events are delivered, at most the largest
+/// `usage.exit_flush_ms` among them, or until `interrupted()` says stop (checked about every
+/// 50 ms: a binding passes its signal check, so Ctrl-C ends the wait). Then closes every
+/// dispatcher. Returns the process-wide counters and the bound that applied.
+pub fn drain_at_exit(mut interrupted: impl FnMut() -> bool) -> (DeliveryStats, Duration) {
+    let live: Vec<Arc<Shared>> = {
+        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        live.retain(|w| w.strong_count() > 0);
+        live.iter().filter_map(Weak::upgrade).collect()
+    };
+    let bound = live
+        .iter()
+        .map(|s| s.exit_bound)
+        .max()
+        .unwrap_or(Duration::ZERO);
+    let deadline = Instant::now() + bound;
+    loop {
+        let mut total = DeliveryStats::default();
+        for s in &live {
+            total.add(stats_of(&s.lock()));
+        }
+        let now = Instant::now();
+        if total.pending == 0 || now >= deadline || interrupted() {
+            // What is still queued will not be delivered: the threads stop after the batch
+            // they are in (the process is exiting; nothing may run callbacks after this).
+            for s in &live {
+                let mut st = s.lock();
+                st.closed = true;
+                st.queue.clear();
+                drop(st);
+                s.changed.notify_all();
+            }
+            return (total, bound);
+        }
+        let slice = (deadline - now).min(Duration::from_millis(50));
+        for s in &live {
+            let st = s.lock();
+            if st.delivered < st.emitted {
+                let _ = s.changed.wait_timeout(st, slice);
+                break;
+            }
+        }
+    }
 }
 
 struct State {
@@ -46,6 +152,8 @@ struct Shared {
     /// (flushes wait on it).
     changed: Condvar,
     capacity: usize,
+    /// `usage.exit_flush_ms` of its client.
+    exit_bound: Duration,
 }
 
 impl Shared {
@@ -61,7 +169,11 @@ pub(crate) struct UsageDispatcher {
 }
 
 impl UsageDispatcher {
-    pub(crate) fn new(callbacks: Vec<UsageCallback>, capacity: usize) -> Self {
+    pub(crate) fn new(
+        callbacks: Vec<UsageCallback>,
+        capacity: usize,
+        exit_bound: Duration,
+    ) -> Self {
         if callbacks.is_empty() {
             return UsageDispatcher { shared: None };
         }
@@ -75,7 +187,11 @@ impl UsageDispatcher {
             }),
             changed: Condvar::new(),
             capacity: capacity.max(1),
+            exit_bound,
         });
+        LIVE.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::downgrade(&shared));
         let worker = shared.clone();
         let spawned = std::thread::Builder::new()
             .name("polyfuse-usage".into())
@@ -166,7 +282,7 @@ fn stats_of(st: &State) -> DeliveryStats {
         emitted: st.emitted,
         delivered: st.delivered,
         dropped: st.dropped,
-        pending: st.queue.len() as u64,
+        pending: st.emitted.saturating_sub(st.delivered),
     }
 }
 
@@ -239,7 +355,7 @@ mod tests {
                 .unwrap()
                 .extend(batch.iter().map(|e| e.request_id.clone()));
         });
-        let d = UsageDispatcher::new(vec![cb], 10_000);
+        let d = UsageDispatcher::new(vec![cb], 10_000, Duration::ZERO);
         let t = Instant::now();
         for n in 0..5_000 {
             d.emit(event(n));
@@ -270,7 +386,7 @@ mod tests {
                 open = cv.wait(open).unwrap();
             }
         });
-        let d = UsageDispatcher::new(vec![cb], 4);
+        let d = UsageDispatcher::new(vec![cb], 4, Duration::ZERO);
         for n in 0..20 {
             d.emit(event(n));
         }
@@ -293,7 +409,7 @@ mod tests {
         let bad: UsageCallback = Arc::new(|_: &[Arc<UsageEvent>]| panic!("callback bug"));
         let good: UsageCallback =
             Arc::new(move |b: &[Arc<UsageEvent>]| *c.lock().unwrap() += b.len());
-        let d = UsageDispatcher::new(vec![bad, good], 100);
+        let d = UsageDispatcher::new(vec![bad, good], 100, Duration::ZERO);
         for n in 0..10 {
             d.emit(event(n));
         }

@@ -18,8 +18,10 @@ pub(crate) use aggregate::Aggregates;
 pub use aggregate::{Percentiles, UsageSummary, UsageTotals, MAX_GROUPS};
 pub use budget::{Amount, BudgetConfig, BudgetStore, MemoryStore};
 pub(crate) use budget::{Budgets, Reservation};
-pub use dispatch::DeliveryStats;
 pub(crate) use dispatch::UsageDispatcher;
+pub use dispatch::{
+    drain_at_exit, exit_bound_in_process, forget_after_fork, pending_in_process, DeliveryStats,
+};
 pub use pricing::{Catalogue, DataSource, ModelInfo, Prices, Tier, UnknownModels};
 pub use tokens::{Usage, UsageSource};
 
