@@ -30,13 +30,14 @@ for a in "$@"; do
   esac
 done
 
+if [ "$profile" = 1 ]; then
+  exec "$BENCH/profile.sh" "${args[@]}" # its own venv and a binding built with symbols
+fi
+
 if [ "$setup" = 1 ]; then
   log "bench: Python peers in $VENV (bench/requirements.txt, constraints.txt)"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
   "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$BENCH/requirements.txt" -c "$BENCH/constraints.txt"
-  if [ "$profile" = 1 ]; then
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check "py-spy==0.4.3"
-  fi
   log "bench: polyfuse's Python binding (release) into $VENV"
   (cd "$ROOT" && VIRTUAL_ENV="$VENV" nice -n 10 "$VENV/bin/maturin" develop --release -q)
   setup_node # the root package's npm install builds the native module (release)
@@ -49,9 +50,6 @@ if [ "$setup" = 1 ]; then
   nice -n 10 cargo build --release -q --locked --manifest-path "$BENCH/floor/Cargo.toml"
 fi
 
-if [ "$profile" = 1 ]; then
-  exec "$BENCH/profile.sh" "${args[@]}"
-fi
 exec "$VENV/bin/python" "$BENCH/harness/bench.py" \
   --server "$CARGO_TARGET_DIR/release/polyfuse-mock-server" \
   --floor "$CARGO_TARGET_DIR/release/polyfuse-bench-floor" \

@@ -66,7 +66,8 @@ def run_scenarios(runners: List[Runner], sizes: Sizes, out: Any, rows: List[Dict
                     cmd = {
                         "cmd": "measure", "op": sc.op, "model": sc.model, "expect": sc.expect, "params": sc.params,
                         "concurrency": c, "duration_s": sizes.duration_s, "max_calls": sizes.max_calls,
-                        "warmup_calls": sizes.warmup_calls,
+                        # First round: warm up (connections, JIT, caches); later ones only re-settle.
+                        "warmup_calls": max(sizes.warmup_calls, c) if rnd == 0 else min(c, 50),
                     }
                     t = time.time()
                     res = r.cmd(cmd, timeout=120 + sizes.duration_s * 4)
@@ -81,26 +82,31 @@ def run_scenarios(runners: List[Runner], sizes: Sizes, out: Any, rows: List[Dict
 
 
 def run_memory(selected: Dict[str, List[str]], sizes: Sizes, args: argparse.Namespace, logdir: Path, env: Dict[str, str], out: Any, rows: List[Dict[str, Any]]) -> None:
-    """Memory at scale, one client at a time (nothing else running): streams in flight at once,
-    then RSS over many calls."""
+    """Memory at scale, one client at a time (nothing else running), each measurement in a fresh
+    process (so that one's high-water mark and freed-but-kept memory cannot hide in the other):
+    streams in flight at once, then RSS over many calls."""
     slow = f"bench;words=20;chunk_delay_ms={sizes.stream_chunk_delay_ms}"
     expect = " ".join(f"w{i}" for i in range(1, 21))
+    commands = [
+        ("in_flight", {"cmd": "in_flight", "op": "stream", "model": slow, "expect": expect, "n": sizes.streams_in_flight, "deadline_s": 120}),
+        ("growth", {"cmd": "growth", "ops": ["complete", "stream"], "model": "bench;words=20", "expect": expect, "concurrency": sizes.growth_concurrency, "checkpoints": list(sizes.growth_checkpoints)}),
+    ]
     for lang, client in (("python", "polyfuse"), ("node", "polyfuse"), ("rust", "floor")):
         if client not in selected.get(lang, []):
             continue
-        (r,) = make_runners({lang: [client]}, args, logdir, env)
-        start_all([r])
-        try:
-            res = r.cmd({"cmd": "in_flight", "op": "stream", "model": slow, "expect": expect, "n": sizes.streams_in_flight, "deadline_s": 120}, timeout=600)
+        for kind, cmd in commands:
+            (r,) = make_runners({lang: [client]}, args, logdir, env)
+            start_all([r])
+            try:
+                res = r.cmd(cmd, timeout=1800)
+            finally:
+                r.stop()
             res.pop("ok", None)
-            emit(out, rows, {"kind": "in_flight", "lang": lang, "client": client, "load": loadavg(), **res})
-            print(f"  in flight   {r.key:<22} {res['n']:,} streams: {res['rss_before_mb']:.1f} → {res['rss_in_flight_mb']:.1f} MB = {res['kb_per_stream']:.1f} KB/stream, all in flight: {res['all_in_flight']}, errors {res['errors']}", flush=True)
-            res = r.cmd({"cmd": "growth", "ops": ["complete", "stream"], "model": "bench;words=20", "expect": expect, "concurrency": sizes.growth_concurrency, "checkpoints": list(sizes.growth_checkpoints)}, timeout=1800)
-            res.pop("ok", None)
-            emit(out, rows, {"kind": "growth", "lang": lang, "client": client, "load": loadavg(), **res})
-            print(f"  growth      {r.key:<22} " + ", ".join(f"{p['calls']:,}: {p['rss_mb']:.1f} MB" for p in res["points"]) + f", errors {res['errors']}", flush=True)
-        finally:
-            r.stop()
+            emit(out, rows, {"kind": kind, "lang": lang, "client": client, "load": loadavg(), **res})
+            if kind == "in_flight":
+                print(f"  in flight   {r.key:<22} {res['n']:,} streams: {res['rss_before_mb']:.1f} → {res['rss_in_flight_mb']:.1f} MB = {res['kb_per_stream']:.1f} KB/stream, all in flight: {res['all_in_flight']}, errors {res['errors']}", flush=True)
+            else:
+                print(f"  growth      {r.key:<22} " + ", ".join(f"{p['calls']:,}: {p['rss_mb']:.1f} MB" for p in res["points"]) + f", errors {res['errors']}", flush=True)
 
 
 def main() -> int:

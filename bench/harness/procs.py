@@ -53,7 +53,7 @@ class Runner:
         self.lang, self.client = lang, client
         self.key = f"{lang}:{client}"
         self.argv, self.server_bin, self.env = argv, server_bin, env
-        self.log = open(logdir / f"{lang}-{client}.log", "w")
+        self.log = open(logdir / f"{lang}-{client}.log", "a")
         self.lines: "queue.Queue[Optional[str]]" = queue.Queue()
         self.proc: Optional[subprocess.Popen] = None
         self.server: Optional[MockServer] = None

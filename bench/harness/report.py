@@ -167,7 +167,8 @@ def markdown(rows: List[Dict[str, Any]], summary: List[Dict[str, Any]], meta: Di
 
 
 def chart(summary: List[Dict[str, Any]], path: Path) -> bool:
-    """calls/s and CPU per call for complete and stream, per concurrency; False without matplotlib."""
+    """calls/s and CPU per call for complete and stream, per concurrency; False without
+    matplotlib or without those scenarios."""
     try:
         import matplotlib
 
@@ -176,6 +177,8 @@ def chart(summary: List[Dict[str, Any]], path: Path) -> bool:
     except ImportError:
         return False
     conc = sorted({s["concurrency"] for s in summary if s["scenario"] in ("complete", "stream")})
+    if not conc:
+        return False
     panels: List[Tuple[str, str, str]] = [
         ("complete", "calls_per_s", "complete: calls/s"),
         ("complete", "cpu_us_per_call", "complete: CPU µs per call"),
@@ -199,7 +202,7 @@ def chart(summary: List[Dict[str, Any]], path: Path) -> bool:
                 ax.text(v, k, f" {v:,.0f}", va="center", fontsize=7)
             ax.margins(x=0.25)
     fig.suptitle("polyfuse bench (log scale; higher calls/s and lower CPU are better)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.985))
     fig.savefig(path, dpi=80)
     plt.close(fig)
     return True

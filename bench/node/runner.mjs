@@ -65,7 +65,7 @@ async function runCalls(op, job, concurrency, maxCalls, deadline) {
 
 async function measure(op, job, cmd) {
   const concurrency = cmd.concurrency
-  const warm = Math.max(cmd.warmup_calls ?? 0, concurrency)
+  const warm = cmd.warmup_calls ?? concurrency
   await runCalls(op, job, concurrency, warm, now() + (cmd.warmup_s ?? 30))
   globalThis.gc?.()
   const peakIsPhase = resetPeakRss()

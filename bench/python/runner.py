@@ -75,7 +75,7 @@ async def run_calls(op: Op, job: Job, concurrency: int, max_calls: int, deadline
 
 async def measure(op: Op, job: Job, cmd: Dict[str, Any]) -> Dict[str, Any]:
     concurrency = int(cmd["concurrency"])
-    warm = max(int(cmd.get("warmup_calls", 0)), concurrency)
+    warm = int(cmd.get("warmup_calls", concurrency))
     await run_calls(op, job, concurrency, warm, time.perf_counter() + float(cmd.get("warmup_s", 30)))
     gc.collect()
     peak_reset = reset_peak_rss()

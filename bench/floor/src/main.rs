@@ -39,7 +39,9 @@ impl Op {
         match name {
             "complete" => Ok(Op::Complete),
             "stream" => Ok(Op::Stream),
-            other => Err(format!("the floor has no op '{other}' (it has complete, stream)")),
+            other => Err(format!(
+                "the floor has no op '{other}' (it has complete, stream)"
+            )),
         }
     }
 }
@@ -53,7 +55,10 @@ fn check(text: &str, job: &Job) -> Result<(), String> {
     if text == job.expect {
         Ok(())
     } else {
-        Err(format!("unexpected answer {text:?} (expected {:?})", job.expect))
+        Err(format!(
+            "unexpected answer {text:?} (expected {:?})",
+            job.expect
+        ))
     }
 }
 
@@ -79,9 +84,16 @@ async fn call(ctx: &Ctx, job: &Job, op: Op) -> Result<Option<f64>, String> {
     let t0 = Instant::now();
     match op {
         Op::Complete => {
-            let bytes = post(ctx, job, false).await?.bytes().await.map_err(|e| e.to_string())?;
+            let bytes = post(ctx, job, false)
+                .await?
+                .bytes()
+                .await
+                .map_err(|e| e.to_string())?;
             let v: Value = serde_json::from_slice(&bytes).map_err(|e| e.to_string())?;
-            check(v["choices"][0]["message"]["content"].as_str().unwrap_or(""), job)?;
+            check(
+                v["choices"][0]["message"]["content"].as_str().unwrap_or(""),
+                job,
+            )?;
             Ok(None)
         }
         Op::Stream => {
@@ -124,16 +136,31 @@ struct Samples {
     errors: Vec<String>,
 }
 
-async fn run_calls(ctx: &Arc<Ctx>, job: &Arc<Job>, ops: &[Op], concurrency: usize, max_calls: i64, deadline: Option<Instant>) -> Samples {
+async fn run_calls(
+    ctx: &Arc<Ctx>,
+    job: &Arc<Job>,
+    ops: &[Op],
+    concurrency: usize,
+    max_calls: i64,
+    deadline: Option<Instant>,
+) -> Samples {
     let left = Arc::new(AtomicI64::new(max_calls));
     let turn = Arc::new(AtomicUsize::new(0));
     let ops: Arc<Vec<Op>> = Arc::new(ops.to_vec());
     let mut workers = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
-        let (ctx, job, left, turn, ops) = (ctx.clone(), job.clone(), left.clone(), turn.clone(), ops.clone());
+        let (ctx, job, left, turn, ops) = (
+            ctx.clone(),
+            job.clone(),
+            left.clone(),
+            turn.clone(),
+            ops.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut s = Samples::default();
-            while left.fetch_sub(1, Ordering::Relaxed) > 0 && deadline.is_none_or(|d| Instant::now() < d) {
+            while left.fetch_sub(1, Ordering::Relaxed) > 0
+                && deadline.is_none_or(|d| Instant::now() < d)
+            {
                 let op = ops[turn.fetch_add(1, Ordering::Relaxed) % ops.len()];
                 let t = Instant::now();
                 match call(&ctx, &job, op).await {
@@ -209,13 +236,29 @@ fn num(cmd: &Value, key: &str, default: f64) -> f64 {
 async fn measure(ctx: &Arc<Ctx>, job: Arc<Job>, cmd: &Value) -> Result<Value, String> {
     let op = Op::parse(cmd["op"].as_str().unwrap_or(""))?;
     let concurrency = num(cmd, "concurrency", 1.0) as usize;
-    let warm = (num(cmd, "warmup_calls", 0.0) as usize).max(concurrency);
+    let warm = num(cmd, "warmup_calls", concurrency as f64) as usize;
     let warm_deadline = Instant::now() + Duration::from_secs_f64(num(cmd, "warmup_s", 30.0));
-    run_calls(ctx, &job, &[op], concurrency, warm as i64, Some(warm_deadline)).await;
+    run_calls(
+        ctx,
+        &job,
+        &[op],
+        concurrency,
+        warm as i64,
+        Some(warm_deadline),
+    )
+    .await;
     let peak_is_phase = reset_peak_rss();
     let (c0, t0) = (cpu_s(), Instant::now());
     let deadline = t0 + Duration::from_secs_f64(num(cmd, "duration_s", 1.0));
-    let mut s = run_calls(ctx, &job, &[op], concurrency, num(cmd, "max_calls", 1e12) as i64, Some(deadline)).await;
+    let mut s = run_calls(
+        ctx,
+        &job,
+        &[op],
+        concurrency,
+        num(cmd, "max_calls", 1e12) as i64,
+        Some(deadline),
+    )
+    .await;
     let (wall, used) = (t0.elapsed().as_secs_f64(), cpu_s() - c0);
     s.lat.sort_by(f64::total_cmp);
     s.ttft.sort_by(f64::total_cmp);
@@ -238,8 +281,16 @@ async fn in_flight(ctx: &Arc<Ctx>, job: Arc<Job>, cmd: &Value) -> Result<Value, 
     run_calls(ctx, &job, &[op], n.min(50), 100, None).await;
     let (before, _) = mem();
     reset_peak_rss();
-    let hook = Arc::new(FirstHook { started: AtomicUsize::new(0), n, all: Notify::new() });
-    let live = Arc::new(Job { model: job.model.clone(), expect: job.expect.clone(), first: Some(hook.clone()) });
+    let hook = Arc::new(FirstHook {
+        started: AtomicUsize::new(0),
+        n,
+        all: Notify::new(),
+    });
+    let live = Arc::new(Job {
+        model: job.model.clone(),
+        expect: job.expect.clone(),
+        first: Some(hook.clone()),
+    });
     let t0 = Instant::now();
     let errors = Arc::new(Mutex::new(Vec::<String>::new()));
     let tasks: Vec<_> = (0..n)
@@ -253,7 +304,10 @@ async fn in_flight(ctx: &Arc<Ctx>, job: Arc<Job>, cmd: &Value) -> Result<Value, 
         })
         .collect();
     let wait = Duration::from_secs_f64(num(cmd, "deadline_s", 120.0));
-    let reached = tokio::time::timeout(wait, hook.all.notified()).await.is_ok() || hook.started.load(Ordering::SeqCst) == n;
+    let reached = tokio::time::timeout(wait, hook.all.notified())
+        .await
+        .is_ok()
+        || hook.started.load(Ordering::SeqCst) == n;
     let ramp = t0.elapsed().as_secs_f64();
     let (during, hwm) = mem();
     for t in tasks {
@@ -273,9 +327,16 @@ async fn in_flight(ctx: &Arc<Ctx>, job: Arc<Job>, cmd: &Value) -> Result<Value, 
 async fn growth(ctx: &Arc<Ctx>, job: Arc<Job>, cmd: &Value) -> Result<Value, String> {
     let ops = cmd["ops"]
         .as_array()
-        .map(|a| a.iter().map(|o| Op::parse(o.as_str().unwrap_or(""))).collect::<Result<Vec<_>, _>>())
+        .map(|a| {
+            a.iter()
+                .map(|o| Op::parse(o.as_str().unwrap_or("")))
+                .collect::<Result<Vec<_>, _>>()
+        })
         .unwrap_or_else(|| Err("growth needs `ops`".into()))?;
-    let mut checkpoints: Vec<i64> = cmd["checkpoints"].as_array().map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
+    let mut checkpoints: Vec<i64> = cmd["checkpoints"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_i64).collect())
+        .unwrap_or_default();
     checkpoints.sort_unstable();
     let concurrency = num(cmd, "concurrency", 1.0) as usize;
     let (mut done, mut errors, mut first_error, mut points) = (0, 0, None, Vec::new());
@@ -317,8 +378,13 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    let ctx = Arc::new(Ctx { http, url: format!("{base}/chat/completions") });
-    reply(json!({"ready": true, "client": "floor", "ops": ["complete", "stream"], "versions": {"reqwest": "0.13"}}));
+    let ctx = Arc::new(Ctx {
+        http,
+        url: format!("{base}/chat/completions"),
+    });
+    reply(
+        json!({"ready": true, "client": "floor", "ops": ["complete", "stream"], "versions": {"reqwest": "0.13"}}),
+    );
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         let cmd: Value = match serde_json::from_str(&line) {
