@@ -7,7 +7,8 @@
 #
 #   bench/run.sh                 full run (3 interleaved rounds, c = 1/50/500, 10,000 streams; ~25 min)
 #   bench/run.sh --quick         one short round per cell (~5 min)
-#   bench/run.sh --smoke         every runner a few calls deep, results checked (CI; no timing asserted)
+#   bench/run.sh --smoke         every runner a few calls deep, results checked (CI; no timing asserted;
+#                                debug builds of the mock server and the floor)
 #   bench/run.sh --profile       py-spy profiles of polyfuse's Python stream() and complete() (bench/profile.sh)
 #   bench/run.sh --no-setup ...  skip installs and builds
 # Anything else goes to the harness: --langs python,node,rust --clients polyfuse,openai
@@ -21,14 +22,17 @@ source "$BENCH/../scripts/env.sh" # ROOT, CARGO_TARGET_DIR, VENV (= POLYFUSE_VEN
 
 setup=1
 profile=0
+build=release # the smoke asserts no timing: debug builds of the mock server and floor do (test.sh has the former)
 args=()
 for a in "$@"; do
   case "$a" in
     --no-setup) setup=0 ;;
     --profile) profile=1 ;;
+    --smoke) build=debug; args+=("$a") ;;
     *) args+=("$a") ;;
   esac
 done
+cargo_build() { if [ "$build" = release ]; then nice -n 10 cargo build --release -q "$@"; else nice -n 10 cargo build -q "$@"; fi; }
 
 if [ "$profile" = 1 ]; then
   exec "$BENCH/profile.sh" "${args[@]}" # its own venv and a binding built with symbols
@@ -45,12 +49,12 @@ if [ "$setup" = 1 ]; then
   if [ ! -f "$BENCH/node_modules/.package-lock.json" ] || [ "$BENCH/package-lock.json" -nt "$BENCH/node_modules/.package-lock.json" ]; then
     (cd "$BENCH" && npm ci --no-audit --no-fund --loglevel=error)
   fi
-  log "bench: release builds of the mock server and the Rust floor"
-  nice -n 10 cargo build --release -q -p polyfuse-mock-server
-  nice -n 10 cargo build --release -q --locked --manifest-path "$BENCH/floor/Cargo.toml"
+  log "bench: $build builds of the mock server and the Rust floor"
+  cargo_build -p polyfuse-mock-server
+  cargo_build --locked --manifest-path "$BENCH/floor/Cargo.toml"
 fi
 
 exec "$VENV/bin/python" "$BENCH/harness/bench.py" \
-  --server "$CARGO_TARGET_DIR/release/polyfuse-mock-server" \
-  --floor "$CARGO_TARGET_DIR/release/polyfuse-bench-floor" \
+  --server "$CARGO_TARGET_DIR/$build/polyfuse-mock-server" \
+  --floor "$CARGO_TARGET_DIR/$build/polyfuse-bench-floor" \
   "${args[@]}"

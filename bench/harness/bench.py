@@ -81,7 +81,7 @@ def run_scenarios(runners: List[Runner], sizes: Sizes, out: Any, rows: List[Dict
                     )
 
 
-def run_memory(selected: Dict[str, List[str]], sizes: Sizes, args: argparse.Namespace, logdir: Path, env: Dict[str, str], out: Any, rows: List[Dict[str, Any]]) -> None:
+def run_memory(selected: Dict[str, List[str]], sizes: Sizes, args: argparse.Namespace, logdir: Path, env: Dict[str, str], out: Any, rows: List[Dict[str, Any]], in_flight: bool = True) -> None:
     """Memory at scale, one client at a time (nothing else running), each measurement in a fresh
     process (so that one's high-water mark and freed-but-kept memory cannot hide in the other):
     streams in flight at once, then RSS over many calls."""
@@ -95,6 +95,8 @@ def run_memory(selected: Dict[str, List[str]], sizes: Sizes, args: argparse.Name
         if client not in selected.get(lang, []):
             continue
         for kind, cmd in commands:
+            if kind == "in_flight" and not in_flight:
+                continue
             (r,) = make_runners({lang: [client]}, args, logdir, env)
             start_all([r])
             try:
@@ -109,6 +111,18 @@ def run_memory(selected: Dict[str, List[str]], sizes: Sizes, args: argparse.Name
                 print(f"  growth      {r.key:<22} " + ", ".join(f"{p['calls']:,}: {p['rss_mb']:.1f} MB" for p in res["points"]) + f", errors {res['errors']}", flush=True)
 
 
+def rewrite_report(outdir: Path) -> int:
+    lines = [json.loads(line) for line in (outdir / "results.jsonl").read_text().splitlines() if line.strip()]
+    metas = [r for r in lines if r.get("kind") == "meta"]
+    if not metas:
+        raise BenchError(f"{outdir / 'results.jsonl'} has no meta line (the run did not finish)")
+    rows = [r for r in lines if r.get("kind") not in ("meta", "summary")]
+    meta = {k: v for k, v in metas[-1].items() if k != "kind"}
+    written = report.write(outdir, rows, meta)
+    print(written["markdown"])
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     mode = ap.add_mutually_exclusive_group()
@@ -121,15 +135,22 @@ def main() -> int:
     ap.add_argument("--duration", type=float, help="seconds measured per cell and round")
     ap.add_argument("--concurrency", help="comma list, e.g. 1,50,500")
     ap.add_argument("--streams", type=int, help="streams in flight at once for the memory run")
+    ap.add_argument("--growth", help="comma list of call-count checkpoints for the RSS growth run, e.g. 10000,100000,300000")
+    ap.add_argument("--no-in-flight", action="store_true", help="memory: skip the streams-in-flight run")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--no-imports", action="store_true")
     ap.add_argument("--memory-only", action="store_true")
     ap.add_argument("--wait-quiet", type=float, default=0.0, help="before starting, wait up to 10 min for the 1-min load average to drop under this")
-    ap.add_argument("--server", type=Path, required=True, help="release polyfuse-mock-server binary")
-    ap.add_argument("--floor", type=Path, required=True, help="release polyfuse-bench-floor binary")
+    ap.add_argument("--report", type=Path, metavar="DIR", help="only rewrite DIR's summary.md and chart.png from its results.jsonl")
+    ap.add_argument("--server", type=Path, help="release polyfuse-mock-server binary")
+    ap.add_argument("--floor", type=Path, help="release polyfuse-bench-floor binary")
     ap.add_argument("--node", default="node")
     ap.add_argument("--out", type=Path, help="output folder (default bench/results/<time>)")
     args = ap.parse_args()
+    if args.report:
+        return rewrite_report(args.report)
+    if not args.server or not args.floor:
+        ap.error("--server and --floor are required (bench/run.sh passes them)")
 
     sizes = SMOKE if args.smoke else QUICK if args.quick else FULL
     sizes = Sizes(**{**sizes.__dict__})
@@ -141,6 +162,8 @@ def main() -> int:
         sizes.concurrencies = tuple(int(c) for c in args.concurrency.split(","))
     if args.streams:
         sizes.streams_in_flight = args.streams
+    if args.growth:
+        sizes.growth_checkpoints = tuple(int(c) for c in args.growth.split(","))
     langs = [x for x in args.langs.split(",") if x]
     for lang in langs:
         if lang not in CLIENTS:
@@ -189,7 +212,7 @@ def main() -> int:
                     print(f"  import      {row['lang']:<7} {row['client']:<20} {row['import_ms']:7.1f} ms, RSS {row['rss_mb']:.1f} MB", flush=True)
             phases["imports"] = time.monotonic() - t0 - sum(phases.values())
         if not args.no_memory:
-            run_memory(selected, sizes, args, logdir, env, out, rows)
+            run_memory(selected, sizes, args, logdir, env, out, rows, in_flight=not args.no_in_flight)
             phases["memory"] = time.monotonic() - t0 - sum(phases.values())
     versions.update({"node": os.popen(f"{args.node} --version").read().strip()})
     meta = {

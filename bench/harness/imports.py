@@ -1,5 +1,6 @@
-"""Import time and RSS right after the import, each in a fresh process (Python: ``import X``
-timed with perf_counter; Node: ``require`` / dynamic ``import()`` timed with performance.now),
+"""Import time (wall and CPU: a loaded machine stretches the first, hardly the second) and RSS
+right after the import, each in a fresh process (Python: ``import X``; Node: ``require`` /
+dynamic ``import()``),
 the targets taken in turn (A B C A B C ...) and summarized by their medians."""
 
 from __future__ import annotations
@@ -15,23 +16,28 @@ from procs import BENCH, BenchError
 ROOT = BENCH.parent
 
 PY_SNIPPET = """
-import time
+import resource, time
+c = resource.getrusage(resource.RUSAGE_SELF)
 t = time.perf_counter()
 import {module}
 dt = time.perf_counter() - t
+d = resource.getrusage(resource.RUSAGE_SELF)
+cpu = d.ru_utime + d.ru_stime - c.ru_utime - c.ru_stime
 rss = [l for l in open('/proc/self/status') if l.startswith('VmRSS:')][0].split()[1]
-print('@@bench {{"import_ms": %f, "rss_mb": %f}}' % (dt * 1e3, int(rss) / 1024))
+print('@@bench {{"import_ms": %f, "import_cpu_ms": %f, "rss_mb": %f}}' % (dt * 1e3, cpu * 1e3, int(rss) / 1024))
 """
 
 NODE_SNIPPET = """
 import {{ readFileSync }} from 'node:fs'
 import {{ createRequire }} from 'node:module'
 const require = createRequire(process.cwd() + '/')
+const c = process.cpuUsage()
 const t = performance.now()
 {load}
 const dt = performance.now() - t
+const cu = process.cpuUsage(c)
 const rss = Number(/^VmRSS:\\s+(\\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))[1]) / 1024
-console.log('@@bench ' + JSON.stringify({{ import_ms: dt, rss_mb: rss }}))
+console.log('@@bench ' + JSON.stringify({{ import_ms: dt, import_cpu_ms: (cu.user + cu.system) / 1e3, rss_mb: rss }}))
 """
 
 # (language, label, what to load)
@@ -77,6 +83,7 @@ def measure_imports(langs: List[str], repeats: int, python: str, node: str, env:
             "lang": lang,
             "client": label,
             "import_ms": statistics.median(x["import_ms"] for x in s),
+            "import_cpu_ms": statistics.median(x["import_cpu_ms"] for x in s),
             "rss_mb": statistics.median(x["rss_mb"] for x in s),
             "repeats": len(s),
         })

@@ -77,9 +77,16 @@ def targets(summary: List[Dict[str, Any]], rows: List[Dict[str, Any]]) -> List[T
     limit("py complete c=50 CPU/call ≤ 60 µs (default policy)", metric("complete", "python", "polyfuse", 50, "cpu_us_per_call"), 60, "µs")
     limit("py stream c=50 CPU/call ≤ 150 µs (20 events)", metric("stream", "python", "polyfuse", 50, "cpu_us_per_call"), 150, "µs")
     limit("py complete c=1 CPU/call ≤ 150 µs", metric("complete", "python", "polyfuse", 1, "cpu_us_per_call"), 150, "µs")
+    # The same bounds as multiples of the floor measured in the same run (the issue's floor was
+    # ~20 µs for complete and ~60 µs for a stream), which a loaded machine inflates alike.
+    for sc, times in (("complete", 3.0), ("stream", 2.5)):
+        x, y = metric(sc, "python", "polyfuse", 50, "cpu_us_per_call"), metric(sc, "rust", "floor", 50, "cpu_us_per_call")
+        name = f"py {sc} c=50 CPU/call ≤ {times:g}× the floor's (same run)"
+        out.append((name, "not measured", None) if x is None or not y else (name, f"{x / y:.1f}× ({x:,.0f} vs {y:,.0f} µs)", x / y <= times))
     imp = {(r["lang"], r["client"]): r for r in rows if r.get("kind") == "import"}
     p = imp.get(("python", "polyfuse"))
-    limit("`import polyfuse` < 30 ms", p and p["import_ms"], 30, "ms")
+    limit("`import polyfuse` < 30 ms (wall)", p and p["import_ms"], 30, "ms")
+    limit("`import polyfuse` < 30 ms (CPU time of the import)", p and p.get("import_cpu_ms"), 30, "ms")
     limit("py RSS after import < 30 MB", p and p["rss_mb"], 30, "MB")
     for sc in ("complete", "stream"):
         ratio(f"node {sc} c=50: polyfuse ≥ 10× AI SDK calls/s", (sc, "node", "polyfuse", 50), (sc, "node", "ai-sdk", 50), 10)
@@ -91,9 +98,16 @@ def targets(summary: List[Dict[str, Any]], rows: List[Dict[str, Any]]) -> List[T
             a, b = r["points"][0], r["points"][-1]
             grew = b["rss_mb"] - a["rss_mb"]
             out.append((f"{LANG_SHORT[r['lang']]} RSS flat from {a['calls']:,} to {b['calls']:,} calls (< 5% growth)", f"{a['rss_mb']:.1f} → {b['rss_mb']:.1f} MB", grew <= 0.05 * a["rss_mb"]))
+            if "objects" in a and "objects" in b:
+                out.append((f"py live objects after gc flat from {a['calls']:,} to {b['calls']:,} calls (< 1% growth)", f"{a['objects']:,} → {b['objects']:,}", b["objects"] <= 1.01 * a["objects"]))
+            if "heap_mb" in a and "heap_mb" in b:
+                out.append((f"node V8 heap after gc flat from {a['calls']:,} to {b['calls']:,} calls (< 5% growth)", f"{a['heap_mb']:.1f} → {b['heap_mb']:.1f} MB", b["heap_mb"] <= 1.05 * a["heap_mb"]))
     for lang in ("python", "node"):
         for sc in ("complete", "stream"):
-            ratio(f"{LANG_SHORT[lang]} {sc} c=50: route with unused fallback within 5% of plain", (sc, lang, "polyfuse-route", 50), (sc, lang, "polyfuse", 50), 0.95)
+            ratio(f"{LANG_SHORT[lang]} {sc} c=50: route with unused fallback within 5% of plain (calls/s)", (sc, lang, "polyfuse-route", 50), (sc, lang, "polyfuse", 50), 0.95)
+            x, y = metric(sc, lang, "polyfuse-route", 50, "cpu_us_per_call"), metric(sc, lang, "polyfuse", 50, "cpu_us_per_call")
+            name = f"{LANG_SHORT[lang]} {sc} c=50: route with unused fallback within 5% of plain (CPU/call)"
+            out.append((name, "not measured", None) if x is None or not y else (name, f"{x / y:.2f}×", x / y <= 1.05))
     for sc in SCENARIOS:
         if sc.floor:
             for lang in ("python", "node"):
@@ -137,9 +151,9 @@ def markdown(rows: List[Dict[str, Any]], summary: List[Dict[str, Any]], meta: Di
         lines.append("")
     imports = [r for r in rows if r.get("kind") == "import"]
     if imports:
-        lines += ["## import time (fresh process, median)", "", "| lang | what | import ms | RSS after import MB |", "|---|---|---|---|"]
+        lines += ["## import time (fresh process, median)", "", "| lang | what | import ms (wall) | import CPU ms | RSS after import MB |", "|---|---|---|---|---|"]
         for r in imports:
-            lines.append(f"| {r['lang']} | {r['client']} | {_f(r['import_ms'], 1)} | {_f(r['rss_mb'], 1)} |")
+            lines.append(f"| {r['lang']} | {r['client']} | {_f(r['import_ms'], 1)} | {_f(r.get('import_cpu_ms'), 1)} | {_f(r['rss_mb'], 1)} |")
         lines.append("")
     flights = [r for r in rows if r.get("kind") == "in_flight"]
     if flights:
@@ -158,6 +172,10 @@ def markdown(rows: List[Dict[str, Any]], summary: List[Dict[str, Any]], meta: Di
         lines += ["| lang | client | " + " | ".join(f"{c:,}" for c in cps) + " | errors |", "|---|---|" + "---|" * (len(cps) + 1)]
         for r in growths:
             lines.append(f"| {r['lang']} | {r['client']} | " + " | ".join(_f(p["rss_mb"], 1) for p in r["points"]) + f" | {r['errors']} |")
+            if any("objects" in p for p in r["points"]):
+                lines.append(f"| {r['lang']} | (live Python objects after gc) | " + " | ".join(f"{p.get('objects', 0):,}" for p in r["points"]) + " | |")
+            if any("heap_mb" in p for p in r["points"]):
+                lines.append(f"| {r['lang']} | (V8 heap used after gc, MB) | " + " | ".join(_f(p.get("heap_mb"), 1) for p in r["points"]) + " | |")
         lines.append("")
     lines += ["## targets (issue 12)", "", "| target | measured | met |", "|---|---|---|"]
     for name, measured, met in targets(summary, rows):
