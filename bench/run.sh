@@ -7,8 +7,9 @@
 #
 #   bench/run.sh                 full run (3 interleaved rounds, c = 1/50/500, 10,000 streams; ~25 min)
 #   bench/run.sh --quick         one short round per cell (~5 min)
-#   bench/run.sh --smoke         every runner a few calls deep, results checked (CI; no timing asserted;
-#                                debug builds of the mock server and the floor)
+#   bench/run.sh --smoke         every runner but LiteLLM's two a few calls deep, results checked (CI; no
+#                                timing asserted; debug builds of the mock server and the floor)
+#   bench/run.sh --smoke --litellm  the same with LiteLLM installed and run too
 #   bench/run.sh --profile       py-spy profiles of polyfuse's Python stream() and complete() (bench/profile.sh)
 #   bench/run.sh --no-setup ...  skip installs and builds
 # Anything else goes to the harness: --langs python,node,rust --clients polyfuse,openai
@@ -23,15 +24,23 @@ source "$BENCH/../scripts/env.sh" # ROOT, CARGO_TARGET_DIR, VENV (= POLYFUSE_VEN
 setup=1
 profile=0
 build=release # the smoke asserts no timing: debug builds of the mock server and floor do (test.sh has the former)
+smoke=0
+litellm=0
 args=()
 for a in "$@"; do
   case "$a" in
     --no-setup) setup=0 ;;
     --profile) profile=1 ;;
-    --smoke) build=debug; args+=("$a") ;;
+    --smoke) smoke=1; build=debug; args+=("$a") ;;
+    --litellm) litellm=1 ;;
     *) args+=("$a") ;;
   esac
 done
+requirements="$BENCH/requirements.txt"
+if [ "$smoke" = 1 ] && [ "$litellm" = 0 ]; then
+  requirements="$BENCH/requirements-smoke.txt"
+  args+=(--skip litellm,litellm-router)
+fi
 cargo_build() { if [ "$build" = release ]; then nice -n 10 cargo build --release -q "$@"; else nice -n 10 cargo build -q "$@"; fi; }
 
 if [ "$profile" = 1 ]; then
@@ -39,9 +48,9 @@ if [ "$profile" = 1 ]; then
 fi
 
 if [ "$setup" = 1 ]; then
-  log "bench: Python peers in $VENV (bench/requirements.txt, constraints.txt)"
+  log "bench: Python peers in $VENV ($(basename "$requirements"), constraints.txt)"
   [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$BENCH/requirements.txt" -c "$BENCH/constraints.txt"
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check -r "$requirements" -c "$BENCH/constraints.txt"
   log "bench: polyfuse's Python binding (release) into $VENV"
   (cd "$ROOT" && VIRTUAL_ENV="$VENV" nice -n 10 "$VENV/bin/maturin" develop --release -q)
   setup_node # the root package's npm install builds the native module (release)

@@ -130,6 +130,7 @@ def main() -> int:
     mode.add_argument("--quick", action="store_true", help="one short round per cell, smaller memory runs")
     ap.add_argument("--langs", default="python,node,rust", help="comma list of python, node, rust")
     ap.add_argument("--clients", default="", help="comma list of client names to keep (default: all)")
+    ap.add_argument("--skip", default="", help="comma list of client names to leave out, e.g. litellm,litellm-router")
     ap.add_argument("--scenarios", default="", help="comma list of scenarios to keep (default: all)")
     ap.add_argument("--rounds", type=int)
     ap.add_argument("--duration", type=float, help="seconds measured per cell and round")
@@ -169,7 +170,12 @@ def main() -> int:
         if lang not in CLIENTS:
             ap.error(f"--langs: unknown language {lang!r} (known: {', '.join(CLIENTS)})")
     keep = [c for c in args.clients.split(",") if c]
-    selected = {lang: [c for c in CLIENTS[lang] if not keep or c in keep] for lang in langs}
+    skip = [c for c in args.skip.split(",") if c]
+    known = {c for cs in CLIENTS.values() for c in cs}
+    for c in keep + skip:
+        if c not in known:
+            ap.error(f"--clients/--skip: unknown client {c!r} (known: {', '.join(sorted(known))})")
+    selected = {lang: [c for c in CLIENTS[lang] if (not keep or c in keep) and c not in skip] for lang in langs}
     scenarios = [s for s in args.scenarios.split(",") if s]
 
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -228,7 +234,7 @@ def main() -> int:
         for s in written["summary"]:
             out.write(json.dumps(s) + "\n")
     latest = BENCH / "results" / ("latest-smoke" if args.smoke else "latest")
-    if outdir.parent == latest.parent:
+    if args.out is None:
         if latest.is_symlink() or latest.exists():
             latest.unlink()
         latest.symlink_to(outdir.name)
