@@ -124,7 +124,11 @@ def _polyfuse(base: str, policy: Optional[Dict[str, Any]] = None, route: bool = 
         ops["stream"] = stream
     if not route and not policy:
         ops["fanout3_judge"] = fanout3_judge
-    return Contender(ops, {"polyfuse": polyfuse.__version__}, close=lambda: [plain.close(), *(c.close() for c in routed.values())])
+    def close() -> None:
+        for client in (plain, *routed.values()):
+            client.close()
+
+    return Contender(ops, {"polyfuse": polyfuse.__version__}, close=close)
 
 
 # --- openai-python --------------------------------------------------------------------------
