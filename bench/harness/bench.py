@@ -222,7 +222,8 @@ def main() -> int:
             phases["memory"] = time.monotonic() - t0 - sum(phases.values())
     versions.update({"node": os.popen(f"{args.node} --version").read().strip()})
     meta = {
-        "started": started, "mode": "smoke" if args.smoke else "quick" if args.quick else "full",
+        "started": started,
+        "mode": ("smoke" if args.smoke else "quick" if args.quick else "full") + (" (memory only)" if args.memory_only else ""),
         "rounds": sizes.rounds, "duration_s": sizes.duration_s, "concurrencies": sizes.concurrencies,
         "machine": machine(), "load_start": load_start, "load_end": loadavg(), "versions": versions,
         "elapsed_s": time.monotonic() - t0, "phases_s": phases,
