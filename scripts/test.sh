@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything on a fresh machine and runs every test: Rust (core + mock server), Python
-# (+ a notebook), Node (+ a Next.js app), all against the mock provider server over real sockets.
+# (+ a notebook), Node (+ a Next.js app), all against the mock provider server over real sockets,
+# and a smoke of the benchmarks.
 source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 log "Rust: build the mock provider server and run the Rust tests"
 cargo build -q -p polyfuse-mock-server
@@ -17,4 +18,6 @@ log "Node tests"
 node --test tests/node/
 log "Next.js test (next build with Turbopack and webpack, next start, HTTP requests)"
 node --test tests/nextjs/nextjs.test.mjs
+log "Bench smoke (every runner for a few calls: well-formed results, no timing assertions)"
+bench/run.sh --smoke
 log "all tests passed"
