@@ -20,7 +20,7 @@ mod routing;
 pub mod types;
 pub mod usage;
 
-pub use call::Client;
+pub use call::{CallContext, Client};
 pub use config::Config;
 pub use routing::breaker::TargetHealth;
 pub use types::error::{Error, ErrorKind, Result};

@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::attempt::{Attempt, Exchange, Failure, Step};
 use super::deadlines::Deadlines;
 use super::record::{CallRecord, End};
-use super::Inner;
+use super::{CallContext, Inner};
 use crate::config::Midstream;
 use crate::providers::{Completion, ProviderEvent};
 use crate::routing::balance::Measure;
@@ -64,8 +64,14 @@ pub(super) struct CallRun {
 
 impl CallRun {
     /// A call of `req`; `streamed` for `Client::stream`. Nothing is sent until `next()`.
-    pub(super) fn new(inner: Arc<Inner>, req: Request, streamed: bool) -> CallRun {
+    pub(super) fn new(
+        inner: Arc<Inner>,
+        req: Request,
+        streamed: bool,
+        ctx: CallContext,
+    ) -> CallRun {
         let mut record = CallRecord::new(&inner, &req, streamed);
+        record.parent_id = ctx.parent_id;
         let router = &inner.router;
         let measure = if streamed {
             Measure::FirstToken

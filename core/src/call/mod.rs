@@ -140,7 +140,13 @@ impl Client {
     /// plain request per attempt with `include_raw` / `policy.complete_via_stream = false`),
     /// with retries, fallback, hedging and deadlines inside the total budget.
     pub async fn complete(&self, req: Request) -> Result<Response> {
-        let mut call = CallRun::new(self.inner.clone(), req, false);
+        self.complete_in(req, CallContext::default()).await
+    }
+
+    /// [`Client::complete`] as part of a larger operation (a fusion member or judge): its usage
+    /// events carry `ctx.parent_id`.
+    pub async fn complete_in(&self, req: Request, ctx: CallContext) -> Result<Response> {
+        let mut call = CallRun::new(self.inner.clone(), req, false, ctx);
         loop {
             match call.next().await {
                 Some(Ok(StreamEvent::Final { response })) => return Ok(*response),
@@ -162,9 +168,21 @@ impl Client {
     /// or an error, never silently truncated. Dropping it cancels the request (the connection is
     /// closed) and records the call as cancelled.
     pub fn stream(&self, req: Request) -> EventStream {
-        let call = CallRun::new(self.inner.clone(), req, true);
+        self.stream_in(req, CallContext::default())
+    }
+
+    /// [`Client::stream`] as part of a larger operation: its usage events carry `ctx.parent_id`.
+    pub fn stream_in(&self, req: Request, ctx: CallContext) -> EventStream {
+        let call = CallRun::new(self.inner.clone(), req, true, ctx);
         Box::pin(futures_util::stream::unfold(call, |mut call| async move {
             call.next().await.map(|ev| (ev, call))
         }))
     }
+}
+
+/// What a call belongs to, when it is part of a larger operation.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CallContext {
+    /// The id of the operation (a fusion), carried by the call's usage event as `parent_id`.
+    pub parent_id: Option<String>,
 }
