@@ -56,6 +56,7 @@ fn _report_unraisable(py: Python<'_>, exc: &Bound<'_, PyAny>, obj: Option<&Bound
 #[pymodule]
 fn _polyfuse(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyClient>()?;
+    m.add_class::<client::PyCall>()?;
     m.add_class::<stream::PyEventStream>()?;
     m.add_function(wrap_pyfunction!(response_to_openai, m)?)?;
     m.add_function(wrap_pyfunction!(parse_tool_arguments, m)?)?;

@@ -36,6 +36,9 @@ from ._types import (
     ToolCallDelta,
     Usage,
     UsageEvent,
+    UsageSummary,
+    UsageTotals,
+    Percentiles,
 )
 from .exceptions import (
     AllAttemptsFailedError,
@@ -70,6 +73,9 @@ __all__ = [
     "UsageCallback",
     "Response",
     "Usage",
+    "UsageSummary",
+    "UsageTotals",
+    "Percentiles",
     "Attempt",
     "ToolCall",
     "UsageEvent",

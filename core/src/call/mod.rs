@@ -4,6 +4,7 @@
 //! resolved per attempt (`deadlines`), and the call record (`record`) accounts for each attempt
 //! and emits exactly one usage event per call (success, failure or cancellation, streams
 //! included).
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -139,24 +140,36 @@ impl Client {
     /// One call, answered as one [`Response`]: the stream engine with a collect step (or one
     /// plain request per attempt with `include_raw` / `policy.complete_via_stream = false`),
     /// with retries, fallback, hedging and deadlines inside the total budget.
-    pub async fn complete(&self, req: Request) -> Result<Response> {
-        self.complete_in(req, CallContext::default()).await
+    ///
+    /// The call exists from this method's return, not from the future's first poll: a future
+    /// dropped unpolled (a call cancelled at once) still produces its cancelled usage event.
+    pub fn complete(
+        &self,
+        req: Request,
+    ) -> impl Future<Output = Result<Response>> + Send + 'static {
+        self.complete_in(req, CallContext::default())
     }
 
     /// [`Client::complete`] as part of a larger operation (a fusion member or judge): its usage
     /// events carry `ctx.parent_id`.
-    pub async fn complete_in(&self, req: Request, ctx: CallContext) -> Result<Response> {
+    pub fn complete_in(
+        &self,
+        req: Request,
+        ctx: CallContext,
+    ) -> impl Future<Output = Result<Response>> + Send + 'static {
         let mut call = CallRun::new(self.inner.clone(), req, false, ctx);
-        loop {
-            match call.next().await {
-                Some(Ok(StreamEvent::Final { response })) => return Ok(*response),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::Internal,
-                        "polyfuse internal error: the call ended without a response",
-                    ))
+        async move {
+            loop {
+                match call.next().await {
+                    Some(Ok(StreamEvent::Final { response })) => return Ok(*response),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e),
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::Internal,
+                            "polyfuse internal error: the call ended without a response",
+                        ))
+                    }
                 }
             }
         }
