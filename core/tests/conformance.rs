@@ -728,6 +728,7 @@ impl P {
             headers: Default::default(),
             query: Default::default(),
             max_tokens_field,
+            limits: Default::default(),
         };
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::new();

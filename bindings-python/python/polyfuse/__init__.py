@@ -52,6 +52,7 @@ from .exceptions import (
     InternalError,
     InvalidRequestError,
     InvalidResponseError,
+    ResponseTooLargeError,
     OverloadedError,
     PermissionDeniedError,
     PolyfuseError,
@@ -102,6 +103,7 @@ __all__ = [
     "ConfigError",
     "CancelledError",
     "InvalidResponseError",
+    "ResponseTooLargeError",
     "AllAttemptsFailedError",
     "InternalError",
 ]
