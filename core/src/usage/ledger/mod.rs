@@ -1,0 +1,328 @@
+//! The usage ledger: every usage event written durably to an embedded SQLite database, off by
+//! default (`usage = { ledger = "sqlite:///var/lib/app/usage.db" }`, or a plain path), and
+//! [`query`] to read events back by time range, model, route, level and tags.
+//!
+//! # Durability
+//! - One connection per client, owned by a dedicated writer thread (`polyfuse-ledger`). The call
+//!   path only pushes the event on a queue (a short lock, no I/O, never blocking).
+//! - Group commit: the writer takes everything queued and writes it in one transaction.
+//! - A call hands out its result (the `Response`, the error, a stream's `Final`) only once the
+//!   transaction holding its call event has committed, and with it, written before it, every
+//!   one of its attempt events. The call awaits the writer's commit counter (a tokio `watch`,
+//!   which needs no runtime), never blocking a runtime thread.
+//! - WAL with `synchronous = NORMAL`: a commit is a write into the WAL file, with no fsync. That
+//!   is durable when the process dies (SIGKILL, a crash, the OOM killer): the data is in the OS
+//!   page cache and SQLite recovers the WAL the next time the file is opened. It is not durable
+//!   against power loss or an OS crash, which may lose the last commits before a checkpoint.
+//! - A failed write (disk full, the database locked by another writer for longer than
+//!   [`BUSY_TIMEOUT`], ...) never fails a call: its batch is counted in [`LedgerStats::failed`],
+//!   the first failure is reported on stderr, and the writer goes on with the next batch.
+//! - A full queue (`usage.queue_capacity` events not yet written) drops new events, counted in
+//!   [`LedgerStats::dropped`]; their calls do not wait.
+//!
+//! # Schema (version 1, in `PRAGMA user_version`)
+//! One table, `events`, one row per event, in the order emitted (`seq`). The columns copy the
+//! event's fields for SQL filters and aggregates; `event` holds the whole event as JSON (what
+//! [`query`] returns; `json_extract(event, '$.error_message')` reads the rest). Enums are their
+//! snake_case names (`level`: `attempt` | `call`; `outcome`: `ok` | `error` | `cancelled`).
+//! ```sql
+#![doc = include_str!("schema.sql")]
+//! ```
+//! Tags are matched with `json_each(tags)` (a tag filter is `key = value` on any key).
+//!
+//! Here: the location, the queue and its writer thread; `store`: the SQLite side (open, schema,
+//! insert); `query`: [`LedgerFilter`] and [`query`].
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::UsageEvent;
+use crate::types::error::{Error, Result};
+
+mod query;
+mod store;
+
+pub use query::{query, LedgerFilter};
+pub(crate) use store::open_for_reading;
+pub use store::BUSY_TIMEOUT;
+
+/// Where the ledger lives (`usage.ledger`): a file path, or an `sqlite://` URL of one
+/// (`sqlite:///var/lib/app/usage.db` is absolute, `sqlite://usage.db` relative to the working
+/// directory). Missing parent directories are created when the client opens it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerLocation {
+    given: String,
+    path: PathBuf,
+}
+
+impl LedgerLocation {
+    /// Reads a location; the error says what was expected.
+    pub fn parse(text: &str) -> std::result::Result<LedgerLocation, String> {
+        let path = match text.split_once("://") {
+            Some(("sqlite", rest)) => rest,
+            Some((scheme, _)) => {
+                return Err(format!(
+                    "unsupported scheme `{scheme}://`: the ledger is an SQLite file (a path, or sqlite:///absolute/path)"
+                ))
+            }
+            None => text.strip_prefix("sqlite:").unwrap_or(text),
+        };
+        if path.trim().is_empty() {
+            return Err(format!(
+                "expected a file path or an sqlite:// URL, got `{text}`"
+            ));
+        }
+        if path == ":memory:" || path.starts_with("file:") {
+            return Err(format!(
+                "expected a file path, got `{text}` (an in-memory database would lose every event)"
+            ));
+        }
+        Ok(LedgerLocation {
+            given: text.to_string(),
+            path: PathBuf::from(path),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Serialize for LedgerLocation {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.given)
+    }
+}
+
+impl<'de> Deserialize<'de> for LedgerLocation {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        LedgerLocation::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Counters of one client's ledger.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct LedgerStats {
+    /// Events committed to the database.
+    pub written: u64,
+    /// Events whose write failed (reported on stderr the first time).
+    pub failed: u64,
+    /// Events dropped because the queue was full.
+    pub dropped: u64,
+    /// Queued, not yet settled (written or failed).
+    pub pending: u64,
+}
+
+/// A place in the ledger's queue; the event is settled once the writer has passed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Ticket(u64);
+
+struct State {
+    queue: Vec<UsageEvent>,
+    /// Events accepted so far: the ticket of the last one.
+    appended: u64,
+    /// Events settled so far (the writer passed them, written or failed).
+    settled: u64,
+    written: u64,
+    failed: u64,
+    dropped: u64,
+    closed: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Wakes the writer (events queued, closing) and blocking flushes (a batch settled).
+    changed: Condvar,
+    /// The last settled ticket, for calls awaiting durability.
+    settled: watch::Sender<u64>,
+    capacity: usize,
+    path: PathBuf,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// An open ledger: the queue in front of its writer thread. Dropping it lets the writer write
+/// what is queued, then stop.
+pub(crate) struct Ledger {
+    shared: Arc<Shared>,
+}
+
+impl Ledger {
+    /// Opens (creating it if needed) the database at `location` and starts its writer thread.
+    /// An error names the config key.
+    pub(crate) fn open(location: &LedgerLocation, capacity: usize) -> Result<Ledger> {
+        let path = location.path();
+        let conn = store::open_for_writing(path).map_err(|e| {
+            Error::config(format!(
+                "config key `usage.ledger`: cannot open the ledger `{}`: {e}",
+                path.display()
+            ))
+        })?;
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: Vec::new(),
+                appended: 0,
+                settled: 0,
+                written: 0,
+                failed: 0,
+                dropped: 0,
+                closed: false,
+            }),
+            changed: Condvar::new(),
+            settled: watch::Sender::new(0),
+            capacity: capacity.max(1),
+            path: path.to_path_buf(),
+        });
+        let worker = shared.clone();
+        std::thread::Builder::new()
+            .name("polyfuse-ledger".into())
+            .spawn(move || write_loop(&worker, conn))
+            .map_err(|e| {
+                Error::config(format!(
+                    "config key `usage.ledger`: cannot start the ledger's writer thread: {e}"
+                ))
+            })?;
+        Ok(Ledger { shared })
+    }
+
+    /// Queues an event (a short lock, no I/O). `None` when it was dropped (a full queue).
+    pub(crate) fn append(&self, event: UsageEvent) -> Option<Ticket> {
+        let mut st = self.shared.lock();
+        if st.closed || st.queue.len() >= self.shared.capacity {
+            st.dropped = st.dropped.saturating_add(1);
+            return None;
+        }
+        st.queue.push(event);
+        st.appended += 1;
+        let ticket = Ticket(st.appended);
+        drop(st);
+        self.shared.changed.notify_all();
+        Some(ticket)
+    }
+
+    /// Resolves once the event of `ticket`, and every event queued before it, is settled:
+    /// committed (or its write failed, which was counted and reported). Never blocks a thread.
+    pub(crate) async fn durable(&self, ticket: Ticket) {
+        let mut settled = self.shared.settled.subscribe();
+        // The sender lives as long as `self`: this cannot end early.
+        let _ = settled.wait_for(|s| *s >= ticket.0).await;
+    }
+
+    /// Blocks until every event queued before this call is settled, or `bound` passed (`None`:
+    /// no bound). Returns the counters at the end.
+    pub(crate) fn flush(&self, bound: Option<Duration>) -> LedgerStats {
+        let deadline = bound.map(|b| Instant::now() + b);
+        let mut st = self.shared.lock();
+        let target = st.appended;
+        while st.settled < target {
+            let wait = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => break,
+                },
+                None => Duration::from_secs(3600),
+            };
+            st = self
+                .shared
+                .changed
+                .wait_timeout(st, wait)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        stats_of(&st)
+    }
+
+    /// The counters now.
+    pub(crate) fn stats(&self) -> LedgerStats {
+        stats_of(&self.shared.lock())
+    }
+}
+
+impl Drop for Ledger {
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.changed.notify_all();
+    }
+}
+
+fn stats_of(st: &State) -> LedgerStats {
+    LedgerStats {
+        written: st.written,
+        failed: st.failed,
+        dropped: st.dropped,
+        pending: st.appended - st.settled,
+    }
+}
+
+/// The writer thread: takes everything queued, writes it in one transaction, publishes the
+/// settled ticket; until closed and drained.
+fn write_loop(shared: &Shared, mut conn: Connection) {
+    let mut reported = false;
+    let mut batch = Vec::new();
+    loop {
+        let last = {
+            let mut st = shared.lock();
+            while st.queue.is_empty() {
+                if st.closed {
+                    return;
+                }
+                st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+            std::mem::swap(&mut batch, &mut st.queue);
+            st.appended
+        };
+        let result = store::insert(&mut conn, &batch);
+        let n = batch.len() as u64;
+        batch.clear();
+        let mut st = shared.lock();
+        match result {
+            Ok(()) => st.written = st.written.saturating_add(n),
+            Err(e) => {
+                st.failed = st.failed.saturating_add(n);
+                if !reported {
+                    reported = true;
+                    eprintln!(
+                        "polyfuse: could not write {n} usage event(s) to the ledger `{}`: {e}; \
+                         calls go on, and later failures are only counted (ledger stats: failed)",
+                        shared.path.display()
+                    );
+                }
+            }
+        }
+        st.settled = last;
+        drop(st);
+        shared.changed.notify_all();
+        shared.settled.send_replace(last);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations() {
+        let p = |s: &str| LedgerLocation::parse(s).map(|l| l.path().to_path_buf());
+        assert_eq!(p("usage.db").unwrap(), PathBuf::from("usage.db"));
+        assert_eq!(
+            p("sqlite:///var/lib/app/usage.db").unwrap(),
+            PathBuf::from("/var/lib/app/usage.db")
+        );
+        assert_eq!(p("sqlite://rel/u.db").unwrap(), PathBuf::from("rel/u.db"));
+        assert_eq!(p("sqlite:u.db").unwrap(), PathBuf::from("u.db"));
+        assert!(p("postgres://h/db").unwrap_err().contains("postgres://"));
+        assert!(p("").unwrap_err().contains("expected a file path"));
+        assert!(p("sqlite://").is_err());
+        assert!(p(":memory:").unwrap_err().contains("in-memory"));
+    }
+}
