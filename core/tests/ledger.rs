@@ -47,7 +47,11 @@ fn config(server: &polyfuse_mock_server::MockServer, ledger: &str) -> Config {
             "chat": {"targets": ["p/primary;status=500", "p/backup;words=4"]},
             "hedged": {"targets": ["p/slow;latency_ms=3000", "p/quick;words=2"], "hedge": {"delay_ms": 50}},
         },
-        "pricing": {"models": {"p/m": {"input": 1.0, "output": 2.0}}},
+        "pricing": {"models": {
+            "p/m": {"input": 1.0, "output": 2.0},
+            "p/backup": {"input": 3.0, "output": 6.0},
+            "p/quick": {"input": 0.5, "output": 1.0},
+        }},
         "usage": {"ledger": ledger},
     }))
     .unwrap()
@@ -480,7 +484,7 @@ async fn the_report_is_one_self_contained_html_file_whose_charts_have_data() {
     );
     // Models are named without mock options.
     assert!(!html.contains("status=500"));
-    for model in ["p/primary", "p/backup", "p/quick", "rate_limited"] {
+    for model in ["p/m", "p/backup", "p/quick", "rate_limited", "server"] {
         assert!(html.contains(model), "{model} named in the report");
     }
     // A filter narrows the report; an empty ledger still gives a page.
@@ -497,6 +501,26 @@ async fn the_report_is_one_self_contained_html_file_whose_charts_have_data() {
         &LedgerFilter::from_value(json!({"model": "none"})).unwrap(),
     )
     .unwrap();
-    assert_eq!((s.events, s.charts), (0, 0));
+    assert_eq!((s.calls, s.attempts, s.charts), (0, 0, 0));
     assert!(std::fs::read_to_string(&out).unwrap().contains("no events"));
+}
+
+#[tokio::test]
+async fn the_wal_is_checkpointed_into_the_database_off_the_writer_thread() {
+    let server = polyfuse_mock_server::start().await.unwrap();
+    let dir = Dir::new("checkpoint");
+    let (c, _) = client(&server, &dir.db());
+    let size = || std::fs::metadata(dir.db()).map(|m| m.len()).unwrap_or(0);
+    let before = size();
+    for _ in 0..40 {
+        c.complete(req("p/m;words=30", Value::Null)).await.unwrap();
+    }
+    // The writer does no checkpoints of its own: the file grows only when the checkpoint
+    // thread copies the WAL into it (within a few of its periods).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while size() <= before + 16 * 1024 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(size() > before + 16 * 1024, "{before} -> {}", size());
+    assert_eq!(all(&dir.db()).len(), 80);
 }

@@ -5,11 +5,16 @@
 //! # Durability
 //! - One connection per client, owned by a dedicated writer thread (`polyfuse-ledger`). The call
 //!   path only pushes the event on a queue (a short lock, no I/O, never blocking).
-//! - Group commit: the writer takes everything queued and writes it in one transaction.
+//! - Group commit: the writer takes everything queued and writes it in one transaction. A call
+//!   event (which its call awaits) wakes it at once; attempt events alone wait up to [`LINGER`]
+//!   for their call's event, so that a call costs one transaction, not one per event.
 //! - A call hands out its result (the `Response`, the error, a stream's `Final`) only once the
 //!   transaction holding its call event has committed, and with it, written before it, every
 //!   one of its attempt events. The call awaits the writer's commit counter (a tokio `watch`,
 //!   which needs no runtime), never blocking a runtime thread.
+//! - Checkpoints (copying the WAL into the database, with an fsync) run on a second thread with
+//!   its own connection every [`CHECKPOINT_EVERY`] while events are written, so that a call never
+//!   waits for one (SQLite's automatic checkpoints would run inside the writer's commits).
 //! - WAL with `synchronous = NORMAL`: a commit is a write into the WAL file, with no fsync. That
 //!   is durable when the process dies (SIGKILL, a crash, the OOM killer): the data is in the OS
 //!   page cache and SQLite recovers the WAL the next time the file is opened. It is not durable
@@ -33,22 +38,28 @@
 //! Here: the location, the queue and its writer thread; `store`: the SQLite side (open, schema,
 //! insert); `query`: [`LedgerFilter`] and [`query`].
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::UsageEvent;
+use super::{Level, UsageEvent};
 use crate::types::error::{Error, Result};
 
 mod query;
 mod store;
 
+pub(crate) use query::Reader;
 pub use query::{query, LedgerFilter};
-pub(crate) use store::open_for_reading;
 pub use store::BUSY_TIMEOUT;
+
+/// How long queued attempt events may wait for a call event (or a flush) before the writer
+/// writes them anyway.
+pub const LINGER: Duration = Duration::from_millis(50);
+/// How often the WAL is checkpointed while events are being written.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(500);
 
 /// Where the ledger lives (`usage.ledger`): a file path, or an `sqlite://` URL of one
 /// (`sqlite:///var/lib/app/usage.db` is absolute, `sqlite://usage.db` relative to the working
@@ -132,6 +143,8 @@ struct State {
     written: u64,
     failed: u64,
     dropped: u64,
+    /// Something queued is awaited (a call event, a flush): write now, no lingering.
+    urgent: bool,
     closed: bool,
 }
 
@@ -155,6 +168,8 @@ impl Shared {
 /// what is queued, then stop.
 pub(crate) struct Ledger {
     shared: Arc<Shared>,
+    /// Dropped with the ledger: the checkpoint thread then stops.
+    _checkpoints: Option<mpsc::Sender<()>>,
 }
 
 impl Ledger {
@@ -162,7 +177,7 @@ impl Ledger {
     /// An error names the config key.
     pub(crate) fn open(location: &LedgerLocation, capacity: usize) -> Result<Ledger> {
         let path = location.path();
-        let conn = store::open_for_writing(path).map_err(|e| {
+        let mut conn = store::open_for_writing(path).map_err(|e| {
             Error::config(format!(
                 "config key `usage.ledger`: cannot open the ledger `{}`: {e}",
                 path.display()
@@ -176,6 +191,7 @@ impl Ledger {
                 written: 0,
                 failed: 0,
                 dropped: 0,
+                urgent: false,
                 closed: false,
             }),
             changed: Condvar::new(),
@@ -183,6 +199,10 @@ impl Ledger {
             capacity: capacity.max(1),
             path: path.to_path_buf(),
         });
+        // Checkpoints off the writer's thread; without that thread, SQLite's automatic ones.
+        let checkpoints = store::open_for_checkpoints(path)
+            .ok()
+            .and_then(|c| start_checkpoints(&shared, c, &mut conn));
         let worker = shared.clone();
         std::thread::Builder::new()
             .name("polyfuse-ledger".into())
@@ -192,7 +212,10 @@ impl Ledger {
                     "config key `usage.ledger`: cannot start the ledger's writer thread: {e}"
                 ))
             })?;
-        Ok(Ledger { shared })
+        Ok(Ledger {
+            shared,
+            _checkpoints: checkpoints,
+        })
     }
 
     /// Queues an event (a short lock, no I/O). `None` when it was dropped (a full queue).
@@ -202,11 +225,16 @@ impl Ledger {
             st.dropped = st.dropped.saturating_add(1);
             return None;
         }
+        // A call event is awaited by its call: the writer goes at once. Attempt events linger.
+        let urgent = event.level == Level::Call;
         st.queue.push(event);
         st.appended += 1;
         let ticket = Ticket(st.appended);
-        drop(st);
-        self.shared.changed.notify_all();
+        if urgent && !st.urgent {
+            st.urgent = true;
+            drop(st);
+            self.shared.changed.notify_all();
+        }
         Some(ticket)
     }
 
@@ -224,6 +252,10 @@ impl Ledger {
         let deadline = bound.map(|b| Instant::now() + b);
         let mut st = self.shared.lock();
         let target = st.appended;
+        if st.settled < target {
+            st.urgent = true;
+            self.shared.changed.notify_all();
+        }
         while st.settled < target {
             let wait = match deadline {
                 Some(d) => match d.checked_duration_since(Instant::now()) {
@@ -264,6 +296,33 @@ fn stats_of(st: &State) -> LedgerStats {
     }
 }
 
+/// Starts the checkpoint thread on `conn` and turns off the writer's automatic checkpoints.
+/// Returns the sender whose drop stops it (`None`: not started, automatic checkpoints stay).
+fn start_checkpoints(
+    shared: &Arc<Shared>,
+    conn: Connection,
+    writer: &mut Connection,
+) -> Option<mpsc::Sender<()>> {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let shared = shared.clone();
+    std::thread::Builder::new()
+        .name("polyfuse-ledger-checkpoint".into())
+        .spawn(move || {
+            let mut checkpointed = 0;
+            // Ends when the ledger is dropped (the sender with it).
+            while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_EVERY)
+            {
+                let written = shared.lock().written;
+                if written != checkpointed && store::checkpoint(&conn).is_ok() {
+                    checkpointed = written;
+                }
+            }
+        })
+        .ok()?;
+    store::manual_checkpoints(writer).ok()?;
+    Some(stop)
+}
+
 /// The writer thread: takes everything queued, writes it in one transaction, publishes the
 /// settled ticket; until closed and drained.
 fn write_loop(shared: &Shared, mut conn: Connection) {
@@ -272,12 +331,33 @@ fn write_loop(shared: &Shared, mut conn: Connection) {
     loop {
         let last = {
             let mut st = shared.lock();
-            while st.queue.is_empty() {
-                if st.closed {
-                    return;
+            let mut linger_until = None;
+            loop {
+                if st.queue.is_empty() {
+                    if st.closed {
+                        return;
+                    }
+                    linger_until = None;
+                    st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+                    continue;
                 }
-                st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
+                if st.urgent || st.closed {
+                    break;
+                }
+                // Attempt events only: wait for their call's event, within the linger time.
+                let until = *linger_until.get_or_insert_with(|| Instant::now() + LINGER);
+                match until.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => {
+                        st = shared
+                            .changed
+                            .wait_timeout(st, left)
+                            .map(|(g, _)| g)
+                            .unwrap_or_else(|p| p.into_inner().0);
+                    }
+                    _ => break,
+                }
             }
+            st.urgent = false;
             std::mem::swap(&mut batch, &mut st.queue);
             st.appended
         };

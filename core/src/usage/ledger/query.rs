@@ -143,24 +143,69 @@ impl Clause {
 /// The events of the ledger at `path` that match `filter`, in the order they were written.
 /// The file is opened read-only (a running client may be writing it meanwhile).
 pub fn query(path: impl AsRef<Path>, filter: &LedgerFilter) -> Result<Vec<UsageEvent>> {
-    let path = path.as_ref();
-    let conn = open_for_reading(path)?;
-    let fail = |e: String| Error::invalid_request(format!("ledger `{}`: {e}", path.display()));
-    let (clause, args) = filter.where_clause();
-    let mut stmt = conn
-        .prepare(&format!("SELECT event FROM events{clause}"))
-        .map_err(|e| fail(e.to_string()))?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(0))
-        .map_err(|e| fail(e.to_string()))?;
     let mut events = Vec::new();
-    for row in rows {
-        let text = row.map_err(|e| fail(e.to_string()))?;
-        let event = serde_json::from_str(&text)
-            .map_err(|e| fail(format!("an event that does not parse: {e}")))?;
-        events.push(event);
-    }
+    Reader::open(path.as_ref())?.each(filter, |e| events.push(e))?;
     Ok(events)
+}
+
+/// A ledger open for reading.
+pub(crate) struct Reader<'a> {
+    path: &'a Path,
+    conn: rusqlite::Connection,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn open(path: &'a Path) -> Result<Reader<'a>> {
+        Ok(Reader {
+            path,
+            conn: open_for_reading(path)?,
+        })
+    }
+
+    fn fail(&self, e: impl std::fmt::Display) -> Error {
+        Error::invalid_request(format!("ledger `{}`: {e}", self.path.display()))
+    }
+
+    /// The earliest and the latest start of the events that match `filter` (`None`: no event).
+    pub(crate) fn period(&self, filter: &LedgerFilter) -> Result<Option<(u64, u64)>> {
+        let (clause, args) = filter.where_clause();
+        let sql = format!(
+            "SELECT min(started_at_ms), max(started_at_ms) FROM (SELECT started_at_ms FROM events{clause})"
+        );
+        let (from, to): (Option<i64>, Option<i64>) = self
+            .conn
+            .query_row(&sql, rusqlite::params_from_iter(args), |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(|e| self.fail(e))?;
+        Ok(from
+            .zip(to)
+            .map(|(f, t)| (f.max(0) as u64, t.max(0) as u64)))
+    }
+
+    /// Hands every event that matches `filter` to `each`, in the order written, one at a time.
+    pub(crate) fn each(
+        &self,
+        filter: &LedgerFilter,
+        mut each: impl FnMut(UsageEvent),
+    ) -> Result<()> {
+        let (clause, args) = filter.where_clause();
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT event FROM events{clause}"))
+            .map_err(|e| self.fail(e))?;
+        let mut rows = stmt
+            .query(rusqlite::params_from_iter(args))
+            .map_err(|e| self.fail(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.fail(e))? {
+            let text = row.get_ref(0).and_then(|v| v.as_str().map_err(Into::into));
+            let text = text.map_err(|e| self.fail(e))?;
+            let event = serde_json::from_str(text)
+                .map_err(|e| self.fail(format!("an event that does not parse: {e}")))?;
+            each(event);
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

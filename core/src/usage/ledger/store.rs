@@ -51,6 +51,26 @@ pub(super) fn open_for_writing(path: &Path) -> std::result::Result<Connection, S
     Ok(conn)
 }
 
+/// A second connection to a ledger just opened for writing, for the checkpoint thread.
+pub(super) fn open_for_checkpoints(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// Copies what it can of the WAL into the database without blocking the writer or readers.
+pub(super) fn checkpoint(conn: &Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
+}
+
+/// Turns off SQLite's automatic checkpoints on this connection (another one does them).
+pub(super) fn manual_checkpoints(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA wal_autocheckpoint = 0", [], |_| Ok(()))
+}
+
 /// Opens an existing ledger for reading (it is never created or changed).
 pub(crate) fn open_for_reading(path: &Path) -> Result<Connection> {
     let fail = |e: String| Error::invalid_request(format!("ledger `{}`: {e}", path.display()));

@@ -12,38 +12,48 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::ledger::{open_for_reading, LedgerFilter};
+use super::ledger::{LedgerFilter, Reader};
+use super::Level;
 use crate::types::error::{Error, ErrorKind, Result};
 
 mod charts;
 mod figures;
 
 use charts::{Bars, Chart, Clock, Line, BLUE, GREEN, GREY, ORANGE, PURPLE, RED};
-use figures::{Figures, Percentiles, Row};
+use figures::{Builder, Figures, Percentiles};
 
 /// What [`write_report`] wrote.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct ReportSummary {
     /// The HTML file written.
     pub path: PathBuf,
-    /// Events read from the ledger (attempts and calls).
-    pub events: u64,
-    /// Of which calls.
+    /// Calls in the report.
     pub calls: u64,
+    /// Their attempts.
+    pub attempts: u64,
     /// Charts in the page that have data.
     pub charts: usize,
 }
 
-/// Reads the events of the ledger at `ledger` that match `filter` and writes the report to
-/// `out` (replacing it). The ledger is opened read-only; a running client may go on writing it.
+/// Reads the call events of the ledger at `ledger` that match `filter` (each carries its
+/// attempts; attempt events are not read) and writes the report to `out` (replacing it). The
+/// ledger is opened read-only: a running client may go on writing it. Events are read one at a
+/// time: memory grows with the period's time buckets and groups, not with the events.
 pub fn write_report(
     ledger: impl AsRef<Path>,
     out: impl AsRef<Path>,
     filter: &LedgerFilter,
 ) -> Result<ReportSummary> {
     let (ledger, out) = (ledger.as_ref(), out.as_ref());
-    let rows = load(ledger, filter)?;
-    let figures = figures::aggregate(&rows);
+    let calls = LedgerFilter {
+        level: Some(Level::Call),
+        ..filter.clone()
+    };
+    let reader = Reader::open(ledger)?;
+    let (from, to) = reader.period(&calls)?.unwrap_or((0, 0));
+    let mut builder = Builder::new(from, to);
+    reader.each(&calls, |e| builder.add(&e))?;
+    let figures = builder.finish();
     let name = ledger
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -53,53 +63,10 @@ pub fn write_report(
         .map_err(|e| Error::invalid_request(format!("report output `{}`: {e}", out.display())))?;
     Ok(ReportSummary {
         path: out.to_path_buf(),
-        events: figures.totals.events,
-        calls: figures.totals.calls,
+        calls: figures.summary.total.calls,
+        attempts: figures.attempts,
         charts,
     })
-}
-
-/// The rows of the events that match `filter`.
-fn load(path: &Path, filter: &LedgerFilter) -> Result<Vec<Row>> {
-    let conn = open_for_reading(path)?;
-    let fail =
-        |e: rusqlite::Error| Error::invalid_request(format!("ledger `{}`: {e}", path.display()));
-    let (clause, args) = filter.where_clause();
-    let sql = format!(
-        "SELECT started_at_ms, level, model, route, outcome, error_kind, latency_ms, ttft_ms, \
-         cost_usd, input_tokens, output_tokens, attempt, hedge, fallback, \
-         json_array_length(event, '$.attempts'), tags FROM events{clause}"
-    );
-    let mut stmt = conn.prepare(&sql).map_err(fail)?;
-    let rows = stmt
-        .query_map(rusqlite::params_from_iter(args), |r| {
-            let call = r.get::<_, String>(1)? == "call";
-            let tags: String = r.get(15)?;
-            Ok(Row {
-                started_at_ms: r.get::<_, i64>(0)?.max(0) as u64,
-                call,
-                model: r.get(2)?,
-                route: r.get(3)?,
-                outcome: r.get(4)?,
-                error_kind: r.get(5)?,
-                latency_ms: r.get(6)?,
-                ttft_ms: r.get(7)?,
-                cost_usd: r.get(8)?,
-                input_tokens: r.get::<_, i64>(9)?.max(0) as u64,
-                output_tokens: r.get::<_, i64>(10)?.max(0) as u64,
-                attempt: r.get::<_, Option<u32>>(11)?.unwrap_or(0),
-                hedge: r.get(12)?,
-                fallback: r.get(13)?,
-                attempts: r.get::<_, Option<u32>>(14)?.unwrap_or(0),
-                tags: if call {
-                    serde_json::from_str(&tags).unwrap_or_default()
-                } else {
-                    Default::default()
-                },
-            })
-        })
-        .map_err(fail)?;
-    rows.collect::<rusqlite::Result<Vec<Row>>>().map_err(fail)
 }
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:0 auto;\
@@ -152,8 +119,8 @@ fn page(ledger: &str, f: &Figures) -> std::result::Result<(String, usize), Strin
         escape(ledger),
         escape(ledger)
     );
-    let t = &f.totals;
-    if t.events == 0 {
+    let t = &f.summary.total;
+    if t.calls == 0 {
         html.push_str(" · no events (for this filter)</p></header>\n");
     } else {
         let _ = write!(
@@ -173,7 +140,7 @@ fn page(ledger: &str, f: &Figures) -> std::result::Result<(String, usize), Strin
             (thousands(t.ok), "ok".to_string()),
             (thousands(t.errors), format!("errors{error_rate}")),
             (thousands(t.cancelled), "cancelled".to_string()),
-            (thousands(t.attempts), "attempts".to_string()),
+            (thousands(f.attempts), "attempts".to_string()),
             (thousands(t.input_tokens), "input tokens".to_string()),
             (thousands(t.output_tokens), "output tokens".to_string()),
             (usd(t.cost_usd), "cost (known)".to_string()),
@@ -192,7 +159,8 @@ fn page(ledger: &str, f: &Figures) -> std::result::Result<(String, usize), Strin
     let _ = writeln!(
         html,
         "<section><h2>Latency and time to first token per model</h2><p class=\"note\">p50 / p95 / \
-         p99 of the successful attempts on each model, per {} bucket (ms).{}</p><div class=\"grid\">",
+         p99 of the calls each model answered (the model of their last attempt), per {} bucket, in \
+         ms, as <code>client.usage()</code> reports them.{}</p><div class=\"grid\">",
         duration(f.bucket_ms),
         if f.other_models > 0 {
             format!(" {} less used models are not shown.", f.other_models)
@@ -221,7 +189,7 @@ fn page(ledger: &str, f: &Figures) -> std::result::Result<(String, usize), Strin
             ("latency", "latency", &m.latency),
             ("ttft", "time to first token", &m.ttft),
         ] {
-            let title = format!("{model}: {what} ({} attempts)", thousands(m.attempts));
+            let title = format!("{model}: {what} ({} calls)", thousands(m.calls));
             let chart = (!points.is_empty())
                 .then(|| charts::lines(&title, "ms", x.clone(), clock, &percentile_lines(points)))
                 .transpose()?;
@@ -233,12 +201,12 @@ fn page(ledger: &str, f: &Figures) -> std::result::Result<(String, usize), Strin
     // Cost.
     let _ = writeln!(
         html,
-        "<section><h2>Cost</h2><p class=\"note\">USD: by the model of each attempt (failed attempts \
-         included, at what the provider billed), by route and by tag of each call.{}</p><div class=\"grid\">",
-        if t.unknown_cost > 0 {
+        "<section><h2>Cost</h2><p class=\"note\">USD of the calls (every attempt included, at what \
+         the provider billed), by the model that answered, by route and by tag.{}</p><div class=\"grid\">",
+        if t.unpriced_calls > 0 {
             format!(
                 " {} calls of unknown cost (a model with no price) are left out.",
-                thousands(t.unknown_cost)
+                thousands(t.unpriced_calls)
             )
         } else {
             String::new()
@@ -256,7 +224,7 @@ fn page(ledger: &str, f: &Figures) -> std::result::Result<(String, usize), Strin
     // Calls and errors.
     html.push_str(
         "<section><h2>Calls and errors</h2><p class=\"note\">Calls by outcome over time; errors by \
-         kind, as calls ended and as attempts failed (retried or not).</p><div class=\"grid\">\n",
+         kind, as calls ended and as attempts ended (retried, fallen back or not).</p><div class=\"grid\">\n",
     );
     let buckets: Vec<(f64, Vec<f64>)> = f
         .calls_over_time
@@ -304,8 +272,8 @@ fn page(ledger: &str, f: &Figures) -> std::result::Result<(String, usize), Strin
     // Retries, fallbacks, hedges.
     html.push_str(
         "<section><h2>Retries, fallbacks and hedges</h2><p class=\"note\">Attempts after a call's \
-         first (same target again, another target, a hedge's backup) and calls by number of \
-         attempts.</p><div class=\"grid\">\n",
+         first (the same target again, another target, a hedge's backup), calls a fallback \
+         answered, hedges sent, and calls by number of attempts.</p><div class=\"grid\">\n",
     );
     let title = "Retries, fallbacks and hedges";
     let any = f.retries.iter().any(|(_, n)| *n > 0.0);
