@@ -8,6 +8,7 @@
 //! and drawn by the browser's own sans-serif font.
 use std::ops::Range;
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
@@ -94,22 +95,21 @@ fn frame(svg: &mut String, height: u32) -> Result<DrawingArea<SVGBackend<'_>, Sh
     Ok(root)
 }
 
-/// Lines over time: `x` is the time range (ms), values on a linear axis from 0, points marked.
-pub(super) fn lines(
+/// A chart with a time axis and a linear value axis from 0 to `ymax`.
+type Plane<'a, 'b> = ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>;
+
+/// A chart over time: the frame, the axes and the legend; `series` draws into it and says how
+/// many data marks it drew.
+fn over_time(
     title: &str,
     y_unit: &str,
     x: Range<f64>,
+    ymax: f64,
     clock: Clock,
-    lines: &[Line],
+    series: impl FnOnce(&mut Plane<'_, '_>) -> Result<usize, Failed>,
 ) -> Result<Chart, Failed> {
-    let ymax = lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .fold(0.0, f64::max)
-        .max(1.0)
-        * 1.15;
     let mut svg = String::new();
-    let mut marks = 0;
+    let marks;
     {
         let root = frame(&mut svg, 280)?;
         let mut chart = ChartBuilder::on(&root)
@@ -133,6 +133,44 @@ pub(super) fn lines(
             .label_style((FONT, 11))
             .draw()
             .map_err(err)?;
+        marks = series(&mut chart)?;
+        legend(&mut chart, SeriesLabelPosition::UpperLeft)?;
+        root.present().map_err(err)?;
+    }
+    Ok(Chart { svg, marks })
+}
+
+/// The series' labels, in a box at `position`.
+fn legend<'a, 'b: 'a>(
+    chart: &mut Plane<'a, 'b>,
+    position: SeriesLabelPosition,
+) -> Result<(), Failed> {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(GRID)
+        .label_font((FONT, 11))
+        .draw()
+        .map_err(err)
+}
+
+/// The highest value, with room above it.
+fn headroom(values: impl Iterator<Item = f64>) -> f64 {
+    values.fold(0.0, f64::max).max(1.0) * 1.15
+}
+
+/// Lines over time: `x` is the time range (ms), values on a linear axis from 0, points marked.
+pub(super) fn lines(
+    title: &str,
+    y_unit: &str,
+    x: Range<f64>,
+    clock: Clock,
+    lines: &[Line],
+) -> Result<Chart, Failed> {
+    let ymax = headroom(lines.iter().flat_map(|l| l.points.iter().map(|p| p.1)));
+    over_time(title, y_unit, x, ymax, clock, |chart| {
+        let mut marks = 0;
         for (i, line) in lines.iter().enumerate() {
             // Earlier lines wider, so that a later one drawn over them leaves their edges.
             let style = line
@@ -153,17 +191,8 @@ pub(super) fn lines(
                 .map_err(err)?;
             marks += line.points.len();
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(GRID)
-            .label_font((FONT, 11))
-            .draw()
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(Chart { svg, marks })
+        Ok(marks)
+    })
 }
 
 /// Horizontal bars, one group per category (largest first, at the top), each bar labelled with
@@ -263,14 +292,7 @@ pub(super) fn bars(
             marks += placed.iter().filter(|p| p.0 > 0.0).count();
         }
         if k > 1 {
-            chart
-                .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
-                .background_style(WHITE.mix(0.85))
-                .border_style(GRID)
-                .label_font((FONT, 11))
-                .draw()
-                .map_err(err)?;
+            legend(&mut chart, SeriesLabelPosition::LowerRight)?;
         }
         root.present().map_err(err)?;
     }
@@ -286,37 +308,9 @@ pub(super) fn stacked(
     buckets: &[(f64, Vec<f64>)],
     series: &[(&str, RGBColor)],
 ) -> Result<Chart, Failed> {
-    let ymax = buckets
-        .iter()
-        .map(|(_, v)| v.iter().sum::<f64>())
-        .fold(0.0, f64::max)
-        .max(1.0)
-        * 1.15;
-    let mut svg = String::new();
-    let mut marks = 0;
-    {
-        let root = frame(&mut svg, 280)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, 15))
-            .margin(10)
-            .margin_right(28)
-            .x_label_area_size(28)
-            .y_label_area_size(56)
-            .build_cartesian_2d(x, 0f64..ymax)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .light_line_style(WHITE)
-            .bold_line_style(GRID)
-            .axis_style(AXIS)
-            .x_labels(5)
-            .y_labels(6)
-            .x_label_formatter(&|t| clock.label(*t))
-            .y_label_formatter(&|v| number(*v))
-            .y_desc("calls")
-            .label_style((FONT, 11))
-            .draw()
-            .map_err(err)?;
+    let ymax = headroom(buckets.iter().map(|(_, v)| v.iter().sum::<f64>()));
+    over_time(title, "calls", x, ymax, clock, |chart| {
+        let mut marks = 0;
         for (s, (label, color)) in series.iter().enumerate() {
             let color = *color;
             let rects: Vec<Rectangle<(f64, f64)>> = buckets
@@ -342,17 +336,8 @@ pub(super) fn stacked(
                     Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
                 });
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(GRID)
-            .label_font((FONT, 11))
-            .draw()
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    Ok(Chart { svg, marks })
+        Ok(marks)
+    })
 }
 
 /// A number for an axis: no decimals from 10 up, one below.
