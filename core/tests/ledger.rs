@@ -524,3 +524,27 @@ async fn the_wal_is_checkpointed_into_the_database_off_the_writer_thread() {
     assert!(size() > before + 16 * 1024, "{before} -> {}", size());
     assert_eq!(all(&dir.db()).len(), 80);
 }
+
+#[tokio::test]
+async fn at_exit_what_a_dropped_client_had_queued_is_written() {
+    let server = polyfuse_mock_server::start().await.unwrap();
+    let dir = Dir::new("exit");
+    let (c, _) = client(&server, &dir.db());
+    let call = c.complete(req("p/m;hang=1", Value::Null));
+    tokio::select! {
+        _ = call => panic!("a hanging call answered"),
+        _ = async {
+            while server.stats().requests == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        } => {}
+    }
+    // The cancelled call's events are queued; the client is gone; the process "exits".
+    drop(c);
+    let stats = polyfuse_core::usage::ledger::flush_at_exit(|| false);
+    assert_eq!(stats.pending, 0, "{stats:?}");
+    assert!(stats.exit_report().is_none());
+    let events = all(&dir.db());
+    assert_eq!(events.len(), 2, "{events:#?}");
+    assert!(events.iter().all(|e| e.outcome == Outcome::Cancelled));
+}

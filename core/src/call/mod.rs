@@ -115,7 +115,11 @@ impl Client {
         let budgets = Budgets::new(&config.budgets, Arc::new(MemoryStore::default()))?;
         let router = Router::new(config.policy, providers, config.routes, catalogue)?;
         let ledger = match &config.usage.ledger {
-            Some(location) => Some(Ledger::open(location, config.usage.queue_capacity)?),
+            Some(location) => Some(Ledger::open(
+                location,
+                config.usage.queue_capacity,
+                Duration::from_millis(config.usage.exit_flush_ms),
+            )?),
             None => None,
         };
         Ok(Client {

@@ -24,6 +24,9 @@
 //!   the first failure is reported on stderr, and the writer goes on with the next batch.
 //! - A full queue (`usage.queue_capacity` events not yet written) drops new events, counted in
 //!   [`LedgerStats::dropped`]; their calls do not wait.
+//! - At exit, [`flush_at_exit`] (called by the bindings' exit hooks) writes what every ledger of
+//!   the process still has queued (events of calls that had not completed: the others are
+//!   written already), also for clients already dropped, within `usage.exit_flush_ms`.
 //!
 //! # Schema (version 1, in `PRAGMA user_version`)
 //! One table, `events`, one row per event, in the order emitted (`seq`). The columns copy the
@@ -38,7 +41,7 @@
 //! Here: the location, the queue and its writer thread; `store`: the SQLite side (open, schema,
 //! insert); `query`: [`LedgerFilter`] and [`query`].
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{mpsc, Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
@@ -130,6 +133,20 @@ pub struct LedgerStats {
     pub pending: u64,
 }
 
+impl LedgerStats {
+    /// What to tell the user at exit when events were not written: `None` when all were.
+    pub fn exit_report(&self) -> Option<String> {
+        (self.pending > 0).then(|| {
+            format!(
+                "polyfuse: {} usage events (of calls that had not completed) were not written to \
+                 the ledger at exit (the usage.exit_flush_ms bound was reached or the wait was \
+                 interrupted)",
+                self.pending
+            )
+        })
+    }
+}
+
 /// A place in the ledger's queue; the event is settled once the writer has passed it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct Ticket(u64);
@@ -156,12 +173,78 @@ struct Shared {
     settled: watch::Sender<u64>,
     capacity: usize,
     path: PathBuf,
+    /// How long exit may wait for this ledger (`usage.exit_flush_ms`).
+    exit_bound: Duration,
+    /// The process that opened it (a forked child has no writer thread for it).
+    pid: u32,
 }
+
+/// Every ledger of the process: a dropped client's writer runs on until its queue is written,
+/// and [`flush_at_exit`] waits for it.
+static LIVE: Mutex<Vec<Weak<Shared>>> = Mutex::new(Vec::new());
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// Has the writer write what is queued now (no lingering) and waits until it has settled
+    /// it, or `deadline` passed (`None`: no deadline). Returns the counters at the end.
+    fn flush(&self, deadline: Option<Instant>) -> LedgerStats {
+        let mut st = self.lock();
+        let target = st.appended;
+        if st.settled < target {
+            st.urgent = true;
+            self.changed.notify_all();
+        }
+        while st.settled < target {
+            let wait = match deadline {
+                Some(d) => match d.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => left,
+                    _ => break,
+                },
+                None => Duration::from_secs(3600),
+            };
+            st = self
+                .changed
+                .wait_timeout(st, wait)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+        stats_of(&st)
+    }
+}
+
+/// At exit: has every ledger of this process (those of clients already dropped included) write
+/// what it still has queued, waiting at most the largest `usage.exit_flush_ms` among them, or
+/// until `interrupted()` says stop (checked about every 50 ms: a binding passes its signal
+/// check). Returns the counters summed over the ledgers (`pending`: not written in time).
+pub fn flush_at_exit(mut interrupted: impl FnMut() -> bool) -> LedgerStats {
+    let pid = std::process::id();
+    let live: Vec<Arc<Shared>> = {
+        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        live.retain(|w| w.strong_count() > 0);
+        live.iter()
+            .filter_map(Weak::upgrade)
+            .filter(|s| s.pid == pid)
+            .collect()
+    };
+    let bound = live.iter().map(|s| s.exit_bound).max().unwrap_or_default();
+    let deadline = Instant::now() + bound;
+    let mut total = LedgerStats::default();
+    for s in &live {
+        let mut st = s.flush(Some(Instant::now()));
+        while st.pending > 0 && Instant::now() < deadline && !interrupted() {
+            st = s.flush(Some(
+                deadline.min(Instant::now() + Duration::from_millis(50)),
+            ));
+        }
+        total.written = total.written.saturating_add(st.written);
+        total.failed = total.failed.saturating_add(st.failed);
+        total.dropped = total.dropped.saturating_add(st.dropped);
+        total.pending = total.pending.saturating_add(st.pending);
+    }
+    total
 }
 
 /// An open ledger: the queue in front of its writer thread. Dropping it lets the writer write
@@ -175,7 +258,11 @@ pub(crate) struct Ledger {
 impl Ledger {
     /// Opens (creating it if needed) the database at `location` and starts its writer thread.
     /// An error names the config key.
-    pub(crate) fn open(location: &LedgerLocation, capacity: usize) -> Result<Ledger> {
+    pub(crate) fn open(
+        location: &LedgerLocation,
+        capacity: usize,
+        exit_bound: Duration,
+    ) -> Result<Ledger> {
         let path = location.path();
         let mut conn = store::open_for_writing(path).map_err(|e| {
             Error::config(format!(
@@ -198,6 +285,8 @@ impl Ledger {
             settled: watch::Sender::new(0),
             capacity: capacity.max(1),
             path: path.to_path_buf(),
+            exit_bound,
+            pid: std::process::id(),
         });
         // Checkpoints off the writer's thread; without that thread, SQLite's automatic ones.
         let checkpoints = store::open_for_checkpoints(path)
@@ -212,6 +301,10 @@ impl Ledger {
                     "config key `usage.ledger`: cannot start the ledger's writer thread: {e}"
                 ))
             })?;
+        let mut live = LIVE.lock().unwrap_or_else(|p| p.into_inner());
+        live.retain(|w| w.strong_count() > 0);
+        live.push(Arc::downgrade(&shared));
+        drop(live);
         Ok(Ledger {
             shared,
             _checkpoints: checkpoints,
@@ -230,7 +323,7 @@ impl Ledger {
         st.queue.push(event);
         st.appended += 1;
         let ticket = Ticket(st.appended);
-        if urgent && !st.urgent {
+        if urgent {
             st.urgent = true;
             drop(st);
             self.shared.changed.notify_all();
@@ -249,29 +342,7 @@ impl Ledger {
     /// Blocks until every event queued before this call is settled, or `bound` passed (`None`:
     /// no bound). Returns the counters at the end.
     pub(crate) fn flush(&self, bound: Option<Duration>) -> LedgerStats {
-        let deadline = bound.map(|b| Instant::now() + b);
-        let mut st = self.shared.lock();
-        let target = st.appended;
-        if st.settled < target {
-            st.urgent = true;
-            self.shared.changed.notify_all();
-        }
-        while st.settled < target {
-            let wait = match deadline {
-                Some(d) => match d.checked_duration_since(Instant::now()) {
-                    Some(left) if !left.is_zero() => left,
-                    _ => break,
-                },
-                None => Duration::from_secs(3600),
-            };
-            st = self
-                .shared
-                .changed
-                .wait_timeout(st, wait)
-                .map(|(g, _)| g)
-                .unwrap_or_else(|p| p.into_inner().0);
-        }
-        stats_of(&st)
+        self.shared.flush(bound.map(|b| Instant::now() + b))
     }
 
     /// The counters now.
@@ -337,6 +408,8 @@ fn write_loop(shared: &Shared, mut conn: Connection) {
                     if st.closed {
                         return;
                     }
+                    // Nothing queued is awaited (a flush that found it all being written).
+                    st.urgent = false;
                     linger_until = None;
                     st = shared.changed.wait(st).unwrap_or_else(|p| p.into_inner());
                     continue;
@@ -404,5 +477,72 @@ mod tests {
         assert!(p("").unwrap_err().contains("expected a file path"));
         assert!(p("sqlite://").is_err());
         assert!(p(":memory:").unwrap_err().contains("in-memory"));
+    }
+
+    fn event(id: &str) -> UsageEvent {
+        UsageEvent {
+            request_id: id.into(),
+            parent_id: None,
+            level: Level::Call,
+            started_at_ms: 0,
+            route: None,
+            model: "mock/echo".into(),
+            provider: "mock".into(),
+            outcome: crate::Outcome::Ok,
+            error_kind: None,
+            error_message: None,
+            streamed: false,
+            usage: crate::usage::Usage::none(),
+            latency_ms: 1.0,
+            ttft_ms: None,
+            attempt: None,
+            hedge: false,
+            fallback: false,
+            attempts: Vec::new(),
+            tags: Default::default(),
+            metadata: Default::default(),
+        }
+    }
+
+    /// Polls `done` until it holds, for at most 10 s.
+    fn wait_for(what: &str, done: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn a_flush_during_a_slow_write_leaves_the_writer_awake_for_the_next_call() {
+        let dir = std::env::temp_dir().join(format!("polyfuse-ledger-unit-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let location = LedgerLocation::parse(&dir.join("u.db").display().to_string()).unwrap();
+        let ledger = Ledger::open(&location, 100, Duration::ZERO).unwrap();
+        // Another writer holds the lock: the write of the first event blocks (BUSY_TIMEOUT).
+        let other = Connection::open(location.path()).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        ledger.append(event("pf-1")).unwrap();
+        wait_for("the writer to take the event", || {
+            ledger.shared.lock().queue.is_empty()
+        });
+        // A flush while it writes, with nothing left in the queue.
+        ledger.flush(Some(Duration::ZERO));
+        wait_for("the write to fail", || ledger.stats().failed == 1);
+        other.execute_batch("COMMIT").unwrap();
+        // The next call's event is written at once and its call is not left waiting.
+        let ticket = ledger.append(event("pf-2")).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            tokio::time::timeout(Duration::from_secs(5), ledger.durable(ticket))
+                .await
+                .expect("the call was left waiting for its event");
+        });
+        assert_eq!(ledger.stats().written, 1);
+        drop(ledger);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
