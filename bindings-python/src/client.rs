@@ -181,6 +181,14 @@ impl PyClient {
         Ok(convert::to_py(py, &value)?.unbind())
     }
 
+    /// The ledger's counters as a dict (`written`, `failed`, `dropped`, `pending`); zeros with the
+    /// ledger off.
+    fn ledger_stats(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let value = serde_json::to_value(self.client.ledger_stats())
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        Ok(convert::to_py(py, &value)?.unbind())
+    }
+
     /// Blocks (GIL released) until every usage event emitted so far was delivered.
     fn flush_usage(&self, py: Python<'_>) {
         let client = self.client.clone();

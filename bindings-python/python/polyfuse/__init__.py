@@ -21,12 +21,14 @@ import atexit as _atexit
 import sys as _sys
 import os as _os
 
-from . import _polyfuse
+from . import _polyfuse, ledger
 from ._client import AsyncStream, Client, ConfigArg, Messages, SyncClient, SyncStream, UsageCallback
 from ._types import (
     Attempt,
     Final,
+    LedgerStats,
     ReasoningDelta,
+    ReportSummary,
     Response,
     Restart,
     StreamEvent,
@@ -82,6 +84,9 @@ __all__ = [
     "UsageEvent",
     "StreamEvent",
     "TargetHealth",
+    "LedgerStats",
+    "ReportSummary",
+    "ledger",
     "TextDelta",
     "ReasoningDelta",
     "ToolCallDelta",

@@ -29,7 +29,7 @@ from typing import (
 )
 
 from . import _polyfuse
-from ._types import Response, StreamEvent, TargetHealth, UsageEvent, UsageSummary, _event_from_dict
+from ._types import LedgerStats, Response, StreamEvent, TargetHealth, UsageEvent, UsageSummary, _event_from_dict
 
 __all__ = ["Client", "SyncClient", "AsyncStream", "SyncStream", "ConfigArg", "Messages", "UsageCallback"]
 
@@ -213,6 +213,11 @@ class _BaseClient:
             loop = _running_loop()
             pending = [f for f in self._usage.take_pending() if loop is None or self._usage.loop is not loop]
             concurrent.futures.wait(pending)
+
+    def ledger_stats(self) -> LedgerStats:
+        """The usage ledger's counters (``usage = {"ledger": ...}`` in the config): events
+        written, failed (the calls went on), dropped, pending."""
+        return LedgerStats._from_dict(self._native.ledger_stats())
 
     def close(self) -> None:
         """Delivers pending usage events and stops the usage thread. Calls made afterwards still

@@ -29,6 +29,8 @@ __all__ = [
     "Percentiles",
     "UsageTotals",
     "UsageSummary",
+    "LedgerStats",
+    "ReportSummary",
 ]
 
 
@@ -430,6 +432,44 @@ class TargetHealth:
     @classmethod
     def _from_dict(cls, d: Mapping[str, Any]) -> "TargetHealth":
         return cls(d["target"], d["state"], d["consecutive_failures"], d.get("retry_in_ms"))
+
+
+@dataclass(frozen=True)
+class LedgerStats:
+    """The usage ledger's counters, as ``client.ledger_stats()`` reports them (all 0 with the
+    ledger off)."""
+
+    written: int
+    """Events committed to the ledger."""
+    failed: int
+    """Events whose write failed (disk full, the file locked): the calls went on; the first
+    failure was reported on stderr."""
+    dropped: int
+    """Events dropped because the ledger's queue was full."""
+    pending: int
+    """Events queued, not yet written."""
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any]) -> "LedgerStats":
+        return cls(d["written"], d["failed"], d["dropped"], d["pending"])
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """What ``polyfuse.ledger.report`` wrote."""
+
+    path: str
+    """The HTML file."""
+    calls: int
+    """Calls in the report."""
+    attempts: int
+    """Their attempts."""
+    charts: int
+    """Charts in the page that have data."""
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any]) -> "ReportSummary":
+        return cls(d["path"], d["calls"], d["attempts"], d["charts"])
 
 
 StreamEvent = Union[TextDelta, ReasoningDelta, ToolCallDelta, Restart, Final]

@@ -475,6 +475,9 @@ pub struct UsageConfig {
     pub queue_capacity: usize,
     /// At interpreter / process exit, how long queued events may still be delivered.
     pub exit_flush_ms: u64,
+    /// The durable usage ledger (off when absent): an SQLite file path or `sqlite:///path`.
+    /// Every event is written there; a call returns once its events are committed.
+    pub ledger: Option<crate::usage::ledger::LedgerLocation>,
 }
 
 impl Default for UsageConfig {
@@ -482,6 +485,7 @@ impl Default for UsageConfig {
         UsageConfig {
             queue_capacity: 65_536,
             exit_flush_ms: 5_000,
+            ledger: None,
         }
     }
 }
