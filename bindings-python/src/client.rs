@@ -16,10 +16,21 @@ pub struct PyClient {
 }
 
 fn request(
-    model: &str,
+    model: &Bound<'_, PyAny>,
     input: &Bound<'_, PyAny>,
     params: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Request> {
+    let model = model.cast::<PyString>().map_err(|_| {
+        pyo3::exceptions::PyTypeError::new_err(format!(
+            "argument `model`: expected a string (\"provider/model\", a route name or \"fusion/<name>\"), got `{}`",
+            model
+                .get_type()
+                .name()
+                .map(|n| n.to_string())
+                .unwrap_or_else(|_| "?".into())
+        ))
+    })?;
+    let model = &*model.to_cow()?;
     let input = convert::to_value(input, "argument `messages`")?;
     let params = match params {
         Some(p) => convert::to_value(p, "parameters")?,
@@ -103,8 +114,12 @@ impl PyClient {
                     let path = path.to_cow()?.into_owned();
                     py.detach(|| Config::from_file(&path)).map_err(to_pyerr)?
                 }
-                Err(_) => Config::from_value(convert::to_value(c, "argument `config`")?)
-                    .map_err(to_pyerr)?,
+                Err(_) => Config::from_value(convert::to_value_as(
+                    c,
+                    "argument `config`",
+                    polyfuse_core::ErrorKind::Config,
+                )?)
+                .map_err(to_pyerr)?,
             },
         };
         let callbacks = on_usage.into_iter().map(usage::callback).collect();
@@ -124,7 +139,7 @@ impl PyClient {
     #[pyo3(signature = (model, messages, params=None))]
     fn start_complete(
         &self,
-        model: &str,
+        model: &Bound<'_, PyAny>,
         messages: &Bound<'_, PyAny>,
         params: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyCall> {
@@ -137,7 +152,7 @@ impl PyClient {
     fn complete_blocking(
         &self,
         py: Python<'_>,
-        model: &str,
+        model: &Bound<'_, PyAny>,
         messages: &Bound<'_, PyAny>,
         params: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
@@ -150,7 +165,7 @@ impl PyClient {
     #[pyo3(signature = (model, messages, params=None))]
     fn stream(
         &self,
-        model: &str,
+        model: &Bound<'_, PyAny>,
         messages: &Bound<'_, PyAny>,
         params: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyEventStream> {

@@ -1,14 +1,38 @@
 //! Value conversion between Python objects (dict, list, tuple, str, int, float, bool, None) and
-//! `serde_json::Value`, with errors that name the argument and the key path.
-use pyo3::exceptions::{PyTypeError, PyValueError};
+//! `serde_json::Value`, with errors that name the argument and the key path: a value JSON cannot
+//! carry (too deep, an integer out of range, NaN) is the library's error of the given kind
+//! (`InvalidRequestError` for call arguments, `ConfigError` for the config), an unsupported Python
+//! type a `TypeError`.
+use polyfuse_core::{Error, ErrorKind};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
 
-/// Converts a Python value to JSON. `what` names it in errors (e.g. "argument `messages`").
+/// Converts a call argument to JSON. `what` names it in errors (e.g. "argument `messages`").
 pub fn to_value(obj: &Bound<'_, PyAny>, what: &str) -> PyResult<Value> {
+    to_value_as(obj, what, ErrorKind::InvalidRequest)
+}
+
+/// Converts a Python value to JSON; a value JSON cannot carry is an error of `kind`.
+pub fn to_value_as(obj: &Bound<'_, PyAny>, what: &str, kind: ErrorKind) -> PyResult<Value> {
     let mut path = String::new();
-    to_value_at(obj, what, &mut path, 0)
+    to_value_at(obj, &Ctx { what, kind }, &mut path, 0)
+}
+
+/// What is being converted: its name in errors, and the kind of a bad value's error.
+struct Ctx<'a> {
+    what: &'a str,
+    kind: ErrorKind,
+}
+
+impl Ctx<'_> {
+    fn bad_value(&self, path: &str, problem: String) -> PyErr {
+        crate::error::to_pyerr(Error::new(
+            self.kind,
+            format!("{}: {problem}", located(self.what, path)),
+        ))
+    }
 }
 
 fn located(what: &str, path: &str) -> String {
@@ -21,15 +45,13 @@ fn located(what: &str, path: &str) -> String {
 
 fn to_value_at(
     obj: &Bound<'_, PyAny>,
-    what: &str,
+    ctx: &Ctx<'_>,
     path: &mut String,
     depth: usize,
 ) -> PyResult<Value> {
+    let what = ctx.what;
     if depth > 200 {
-        return Err(PyValueError::new_err(format!(
-            "{}: nested too deeply",
-            located(what, path)
-        )));
+        return Err(ctx.bad_value(path, "nested too deeply (more than 200 levels)".into()));
     }
     if obj.is_none() {
         return Ok(Value::Null);
@@ -48,19 +70,19 @@ fn to_value_at(
         if let Ok(u) = obj.extract::<u64>() {
             return Ok(Value::Number(u.into()));
         }
-        return Err(PyValueError::new_err(format!(
-            "{}: integer out of range",
-            located(what, path)
-        )));
+        return Err(ctx.bad_value(
+            path,
+            format!(
+                "integer {} out of range (JSON integers are 64-bit)",
+                obj.str()?
+            ),
+        ));
     }
     if let Ok(f) = obj.cast::<PyFloat>() {
         let v = f.value();
-        return Number::from_f64(v).map(Value::Number).ok_or_else(|| {
-            PyValueError::new_err(format!(
-                "{}: {v} is not a finite number",
-                located(what, path)
-            ))
-        });
+        return Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| ctx.bad_value(path, format!("{v} is not a finite number")));
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         let mut map = Map::with_capacity(d.len());
@@ -80,7 +102,7 @@ fn to_value_at(
                 path.push('.');
             }
             path.push_str(&key);
-            let value = to_value_at(&v, what, path, depth + 1)?;
+            let value = to_value_at(&v, ctx, path, depth + 1)?;
             path.truncate(len);
             map.insert(key, value);
         }
@@ -98,7 +120,7 @@ fn to_value_at(
         for (i, item) in items.iter().enumerate() {
             let len = path.len();
             path.push_str(&format!("[{i}]"));
-            out.push(to_value_at(item, what, path, depth + 1)?);
+            out.push(to_value_at(item, ctx, path, depth + 1)?);
             path.truncate(len);
         }
         return Ok(Value::Array(out));

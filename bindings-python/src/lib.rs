@@ -18,7 +18,10 @@ use pyo3::prelude::*;
 fn response_to_openai(py: Python<'_>, response: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
     let value = convert::to_value(response, "response")?;
     let response: polyfuse_core::Response = serde_json::from_value(value).map_err(|e| {
-        pyo3::exceptions::PyValueError::new_err(format!("argument `response`: {e}"))
+        crate::error::to_pyerr(polyfuse_core::Error::new(
+            polyfuse_core::ErrorKind::InvalidRequest,
+            format!("argument `response`: {e}"),
+        ))
     })?;
     Ok(convert::to_py(py, &response.to_openai())?.unbind())
 }

@@ -46,9 +46,11 @@ fn build() -> std::io::Result<Runtime> {
 /// A handle to the runtime, creating it on first use.
 pub fn handle() -> PyResult<Handle> {
     if is_shut_down() {
-        return Err(PyRuntimeError::new_err(
-            "polyfuse: the runtime was shut down (the interpreter is exiting)",
-        ));
+        // A call racing interpreter exit (a daemon thread): cancelled, as the README says.
+        return Err(to_pyerr(polyfuse_core::Error::new(
+            polyfuse_core::ErrorKind::Cancelled,
+            "the call was cancelled (the interpreter is exiting and the polyfuse runtime was shut down)",
+        )));
     }
     let mut guard = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(rt) = guard.as_ref() {
@@ -152,7 +154,7 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 #[pyo3(signature = (timeout=5.0))]
 pub fn _shutdown(py: Python<'_>, timeout: f64) {
     SHUT_DOWN.store(true, Ordering::SeqCst);
-    let timeout = Duration::from_secs_f64(timeout.max(0.0));
+    let timeout = Duration::try_from_secs_f64(timeout.max(0.0)).unwrap_or(Duration::from_secs(5));
     let runtime = RUNTIME.lock().unwrap_or_else(|p| p.into_inner()).take();
     py.detach(|| {
         let deadline = Instant::now() + timeout;

@@ -26,6 +26,10 @@ enum Body {
     AbsurdRetry,
     /// A 200 answer with token counts near u64::MAX.
     HugeCounts,
+    /// A 200 answer with an unknown field nested 300 levels deep.
+    DeepUnknown,
+    /// A 200 answer whose content holds a byte that is not UTF-8 (JSON, or SSE when `true`).
+    InvalidUtf8(bool),
 }
 
 async fn serve(body: Body) -> String {
@@ -118,6 +122,29 @@ async fn answer(sock: &mut tokio::net::TcpStream, body: Body) -> std::io::Result
             let b = br#"{"error":{"message":"slow down","type":"rate_limit_exceeded","code":"rate_limit_exceeded"}}"#;
             sock.write_all(format!("HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 1e20\r\ncontent-length: {}\r\n\r\n", b.len()).as_bytes()).await?;
             sock.write_all(b).await
+        }
+        Body::InvalidUtf8(false) => {
+            let b = b"{\"id\":\"x\",\"object\":\"chat.completion\",\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"caf\xff!\"},\"finish_reason\":\"stop\"}]}";
+            sock.write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", b.len()).as_bytes()).await?;
+            sock.write_all(b).await
+        }
+        Body::InvalidUtf8(true) => {
+            sock.write_all(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n").await?;
+            chunked(
+                sock,
+                b"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"caf\xff!\"}}]}\n\n",
+            )
+            .await?;
+            chunked(sock, b"data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n").await?;
+            sock.write_all(b"0\r\n\r\n").await
+        }
+        Body::DeepUnknown => {
+            let deep = format!("{}1{}", "[".repeat(300), "]".repeat(300));
+            let b = format!(
+                r#"{{"id":"x","object":"chat.completion","model":"m","choices":[{{"index":0,"message":{{"role":"assistant","content":"hi"}},"finish_reason":"stop"}}],"x_deep":{deep}}}"#
+            );
+            sock.write_all(format!("HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n", b.len()).as_bytes()).await?;
+            sock.write_all(b.as_bytes()).await
         }
         Body::HugeCounts => {
             let b = json!({"id":"x","object":"chat.completion","model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],
@@ -245,4 +272,45 @@ async fn absurd_hints_and_counts_from_the_network_never_panic() {
         assert_eq!(r.usage.output_tokens, u64::MAX, "{model}");
         assert_eq!(r.usage.total_tokens(), u64::MAX);
     }
+}
+
+#[tokio::test]
+async fn invalid_utf8_is_replaced_the_same_way_with_and_without_streaming() {
+    // One rule for both paths: a byte that is not UTF-8 becomes U+FFFD; the answer is kept.
+    for sse in [false, true] {
+        let base = serve(Body::InvalidUtf8(sse)).await;
+        let policy = json!({"max_attempts_per_target": 1, "breaker": {"enabled": false}, "complete_via_stream": sse});
+        let c = client(&base, json!({}), json!({ "policy": policy }));
+        let mut calls = vec![json!({})];
+        if !sse {
+            calls.push(json!({"include_raw": true}));
+        }
+        for params in calls {
+            let r = c.complete(req("p/m", params)).await.unwrap();
+            assert_eq!(r.text, "caf\u{FFFD}!", "sse={sse}");
+        }
+        let mut s = c.stream(req("p/m", json!({})));
+        let mut text = String::new();
+        while let Some(ev) = s.next().await {
+            if let StreamEvent::TextDelta { text: t, .. } = ev.unwrap() {
+                text.push_str(&t);
+            }
+        }
+        assert_eq!(text, "caf\u{FFFD}!", "sse={sse}");
+    }
+}
+
+#[tokio::test]
+async fn include_raw_never_silently_loses_the_body() {
+    // Too deep to build as a JSON tree: the typed answer is read, and `raw` is the body's text.
+    let base = serve(Body::DeepUnknown).await;
+    let c = client(&base, json!({}), json!({}));
+    let r = c
+        .complete(req("p/m", json!({"include_raw": true})))
+        .await
+        .unwrap();
+    assert_eq!(r.text, "hi");
+    let raw = r.raw.expect("raw is there");
+    let text = raw.as_str().expect("the body as text");
+    assert!(text.starts_with(r#"{"id":"x""#) && text.contains(&"[".repeat(300)));
 }

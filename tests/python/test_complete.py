@@ -178,3 +178,30 @@ async def test_openai_style_keywords() -> None:
     assert r.text == "kw"
     events = [e async for e in client.stream(model="mock/echo", messages="kw2")]
     assert isinstance(events[-1], polyfuse.Final) and events[-1].response.text == "kw2"
+
+
+async def test_caller_mistakes_are_named_with_what_is_accepted() -> None:
+    client = polyfuse.Client()
+    cases = [
+        ({"temperature": -5}, r"parameter `temperature`: expected a number from 0 to 2, got -5"),
+        ({"top_p": 3}, r"top_p"),
+        ({"max_tokens": 0}, r"max_tokens"),
+        ({"seed": 2**70}, r"seed.*1180591620717411303424 out of range"),
+        ({"temperature": float("nan")}, r"temperature.*NaN is not a finite number"),
+        ({"stop": 5}, r"parameter `stop`: .*expected a string or a list of strings"),
+    ]
+    for params, pattern in cases:
+        with pytest.raises(polyfuse.InvalidRequestError, match=pattern):
+            await client.complete("mock/echo", "hi", **params)
+    with pytest.raises(polyfuse.InvalidRequestError, match=r"\[0\]\.content.*expected a string or a list of content parts"):
+        await client.complete("mock/echo", [{"role": "user", "content": 5}])
+    with pytest.raises(polyfuse.InvalidRequestError, match=r"\[0\]\.content\[0\]\.type.*`video`.*`text` or `image_url`"):
+        await client.complete("mock/echo", [{"role": "user", "content": [{"type": "video"}]}])
+    with pytest.raises(TypeError, match=r"argument `model`: expected a string .* got `int`"):
+        await client.complete(5, "hi")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"argument `model`.*got `NoneType`"):
+        polyfuse.SyncClient().stream(None, "hi")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"argument `on_usage`: expected a function .* got int"):
+        polyfuse.Client(on_usage=5)  # type: ignore[arg-type]
+    with pytest.raises(polyfuse.ConfigError, match=r"policy\.total_timeout_ms.*out of range"):
+        polyfuse.Client({"policy": {"total_timeout_ms": 2**70}})

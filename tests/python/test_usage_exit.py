@@ -90,3 +90,76 @@ print("exiting", flush=True)
     out, err = proc.communicate(timeout=30)
     assert time.monotonic() - started < 5
     assert "not delivered" in err, err
+
+
+def test_forked_children_exit_at_once_and_their_flush_and_close_are_no_ops(mock_server: MockServer) -> None:
+    # A parent client with a usage callback (as a gunicorn app preloaded before the workers fork):
+    # each child that exits normally must not wait on the parent's usage thread, which does not
+    # exist in the child; flush and close there do nothing; a client made in the child works.
+    code = f"""
+import os, sys, polyfuse
+seen = []
+client = polyfuse.SyncClient({make_config(mock_server.base_url)!r}, on_usage=lambda ev: seen.append(ev.level))
+client.complete("{MODEL}", "hi")
+pids = []
+for i in range(5):
+    pid = os.fork()
+    if pid == 0:
+        if i % 2 == 0:  # half of them exit without touching the parent's client
+            client.flush_usage()
+            client.close()
+        child = polyfuse.SyncClient({make_config(mock_server.base_url)!r}, on_usage=lambda ev: None)
+        print("child", child.complete("{MODEL};text=from-child", "hi").text, flush=True)
+        sys.exit(0)
+    pids.append(pid)
+codes = [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids]
+client.flush_usage()
+print("codes", codes, "parent events", sorted(seen), flush=True)
+"""
+    proc = _spawn(code)
+    try:
+        out, err = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"a forked child hung at exit; stdout: {out!r} stderr: {err[-2000:]!r}")
+    assert proc.returncode == 0, err
+    assert out.count("child from-child") == 5
+    assert "codes [0, 0, 0, 0, 0] parent events ['attempt', 'call']" in out
+
+
+def test_calls_racing_interpreter_exit_are_cancelled(mock_server: MockServer) -> None:
+    # A daemon thread blocked in a call while the interpreter exits, and a call made after the
+    # runtime was shut down (an atexit hook registered before polyfuse's runs after it): both get
+    # polyfuse.CancelledError, as the README says, never a bare RuntimeError or a hang.
+    code = f"""
+import atexit, threading
+results = []
+def after_polyfuse_shutdown():
+    worker.join(20)
+    try:
+        client.complete("{MODEL}", "hi")
+        results.append("ok")
+    except Exception as e:
+        results.append(type(e).__name__ + ": " + str(e))
+    print(results, flush=True)
+atexit.register(after_polyfuse_shutdown)
+import polyfuse
+client = polyfuse.SyncClient({make_config(mock_server.base_url)!r})
+started = threading.Event()
+def work():
+    started.set()
+    try:
+        client.complete("{MODEL};latency_ms=30000", "hi")
+        results.append("ok")
+    except Exception as e:
+        results.append(type(e).__name__)
+worker = threading.Thread(target=work, daemon=True)
+worker.start()
+started.wait()
+"""
+    proc = _spawn(code)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert out.startswith("['CancelledError', 'CancelledError: "), (out, err)
+    assert "interpreter is exiting" in out

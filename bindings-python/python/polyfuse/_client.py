@@ -167,6 +167,11 @@ class _BaseClient:
             callbacks = []
         elif callable(on_usage):
             callbacks = [on_usage]
+        elif isinstance(on_usage, (str, bytes)) or not hasattr(on_usage, "__iter__"):
+            raise TypeError(
+                f"argument `on_usage`: expected a function (or async function) called with each usage event, "
+                f"or a list of them, got {type(on_usage).__name__}"
+            )
         else:
             callbacks = list(on_usage)
             for cb in callbacks:

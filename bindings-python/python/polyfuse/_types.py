@@ -190,7 +190,8 @@ class Response:
     route: Optional[str] = None
     ttft_ms: Optional[float] = None
     raw: Any = None
-    """The provider's raw body (non-streaming calls with ``include_raw=True``)."""
+    """The provider's raw body (non-streaming calls with ``include_raw=True``): the parsed JSON, or
+    the body's text when it is nested too deeply to be parsed as a tree."""
     reasoning: Optional[str] = None
     """The model's reasoning / thinking text, when the provider exposes it."""
 

@@ -639,11 +639,7 @@ fn parse_response(bytes: &[u8], include_raw: bool) -> Result<Completion> {
         finish_reason: finish,
         usage: resp.usage.map(|u| u.normalize()).unwrap_or_default(),
         provider_model: resp.model,
-        raw: if include_raw {
-            serde_json::from_slice(bytes).ok()
-        } else {
-            None
-        },
+        raw: include_raw.then(|| super::http::raw_body(bytes)),
         reasoning: (!reasoning.is_empty()).then_some(reasoning),
     })
 }

@@ -566,7 +566,7 @@ fn parse_response(bytes: &[u8], include_raw: bool) -> Result<Completion> {
     }
     let mut c = state.finish();
     if include_raw {
-        c.raw = serde_json::from_slice(bytes).ok();
+        c.raw = Some(super::http::raw_body(bytes));
     }
     Ok(c)
 }

@@ -249,6 +249,13 @@ impl Scope {
     }
 }
 
+/// The provider's body for `include_raw`: the parsed JSON, or, when it cannot be built as a tree
+/// (nested deeper than serde_json's 128 levels), the body's text as a string, never nothing.
+pub(crate) fn raw_body(bytes: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(bytes)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(bytes).into_owned()))
+}
+
 /// The first `max` characters of `text`, with a note of how much was left out.
 pub(crate) fn excerpt(text: &str, max: usize) -> String {
     match text.char_indices().nth(max) {

@@ -199,6 +199,14 @@ async fn read_body<W: HttpWire + ?Sized>(
         }
         body.extend_from_slice(&chunk);
     }
+    // Bytes that are not UTF-8 become U+FFFD, as in streams (one rule, documented): validated in
+    // place, copied only when something must be replaced.
+    let body = match String::from_utf8(body) {
+        Ok(text) => text.into_bytes(),
+        Err(e) => String::from_utf8_lossy(e.as_bytes())
+            .into_owned()
+            .into_bytes(),
+    };
     Ok(bytes::Bytes::from(body))
 }
 

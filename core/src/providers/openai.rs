@@ -322,11 +322,7 @@ impl OpenAiProvider {
             .as_deref()
             .map(FinishReason::from_openai)
             .unwrap_or(FinishReason::Stop);
-        let raw = if include_raw {
-            serde_json::from_slice(bytes).ok()
-        } else {
-            None
-        };
+        let raw = include_raw.then(|| super::http::raw_body(bytes));
         Ok(Completion {
             provider_response_id: resp.id,
             message,
