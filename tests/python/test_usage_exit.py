@@ -116,11 +116,14 @@ codes = [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids]
 client.flush_usage()
 print("codes", codes, "parent events", sorted(seen), flush=True)
 """
-    proc = _spawn(code)
+    # A session of its own: a hung forked child (which holds the pipes) is killed with the group.
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         out, err = proc.communicate(timeout=60)
     except subprocess.TimeoutExpired:
-        proc.kill()
+        os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         raise AssertionError(f"a forked child hung at exit; stdout: {out!r} stderr: {err[-2000:]!r}")
     assert proc.returncode == 0, err

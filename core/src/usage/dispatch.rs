@@ -154,6 +154,9 @@ struct Shared {
     capacity: usize,
     /// `usage.exit_flush_ms` of its client.
     exit_bound: Duration,
+    /// The process that made it: in a child forked from it, the delivery thread does not exist
+    /// and the lock may have been held at the fork, so nothing there touches either.
+    pid: u32,
 }
 
 impl Shared {
@@ -188,6 +191,7 @@ impl UsageDispatcher {
             changed: Condvar::new(),
             capacity: capacity.max(1),
             exit_bound,
+            pid: std::process::id(),
         });
         LIVE.lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -201,14 +205,22 @@ impl UsageDispatcher {
         }
     }
 
-    /// Whether anyone receives events (else callers need not build them).
+    /// Whether anyone receives events (else callers need not build them). Never in a process
+    /// forked from the one that made the dispatcher: events there are not built, and flush and
+    /// close return at once (a forked gunicorn worker exits without waiting on the parent's
+    /// thread).
     pub(crate) fn is_on(&self) -> bool {
-        self.shared.is_some()
+        self.live().is_some()
+    }
+
+    /// The shared state, when on and in the process that made it.
+    fn live(&self) -> Option<&Arc<Shared>> {
+        self.shared.as_ref().filter(|s| s.pid == std::process::id())
     }
 
     /// Queues an event; never blocks beyond a short lock.
     pub(crate) fn emit(&self, event: UsageEvent) {
-        let Some(shared) = &self.shared else { return };
+        let Some(shared) = self.live() else { return };
         let mut st = shared.lock();
         if st.closed || st.queue.len() >= shared.capacity {
             st.dropped = st.dropped.saturating_add(1);
@@ -223,7 +235,7 @@ impl UsageDispatcher {
     /// Waits until every event emitted before this call has been delivered, or `bound` passed
     /// (`None`: no bound). Returns the counters at the end (`pending` > 0 when the bound hit).
     pub(crate) fn flush(&self, bound: Option<Duration>) -> DeliveryStats {
-        let Some(shared) = &self.shared else {
+        let Some(shared) = self.live() else {
             return DeliveryStats::default();
         };
         let deadline = bound.map(|b| Instant::now() + b);
@@ -250,7 +262,7 @@ impl UsageDispatcher {
     /// the counters (`pending` events were not delivered within the bound).
     pub(crate) fn close(&self, bound: Option<Duration>) -> DeliveryStats {
         let stats = self.flush(bound);
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = self.live() {
             let mut st = shared.lock();
             st.closed = true;
             drop(st);
@@ -261,7 +273,7 @@ impl UsageDispatcher {
 
     /// The delivery counters now.
     pub(crate) fn stats(&self) -> DeliveryStats {
-        match &self.shared {
+        match self.live() {
             Some(shared) => stats_of(&shared.lock()),
             None => DeliveryStats::default(),
         }
@@ -270,7 +282,7 @@ impl UsageDispatcher {
 
 impl Drop for UsageDispatcher {
     fn drop(&mut self) {
-        if let Some(shared) = &self.shared {
+        if let Some(shared) = self.live() {
             shared.lock().closed = true;
             shared.changed.notify_all();
         }

@@ -253,6 +253,9 @@ pub(crate) struct Ledger {
     shared: Arc<Shared>,
     /// Dropped with the ledger: the checkpoint thread then stops.
     _checkpoints: Option<mpsc::Sender<()>>,
+    /// The process that opened it. In a child forked from it the writer thread does not exist
+    /// (and the lock may have been held at the fork): nothing there is queued or waited for.
+    pid: u32,
 }
 
 impl Ledger {
@@ -308,11 +311,15 @@ impl Ledger {
         Ok(Ledger {
             shared,
             _checkpoints: checkpoints,
+            pid: std::process::id(),
         })
     }
 
     /// Queues an event (a short lock, no I/O). `None` when it was dropped (a full queue).
     pub(crate) fn append(&self, event: UsageEvent) -> Option<Ticket> {
+        if !self.in_its_process() {
+            return None;
+        }
         let mut st = self.shared.lock();
         if st.closed || st.queue.len() >= self.shared.capacity {
             st.dropped = st.dropped.saturating_add(1);
@@ -342,17 +349,31 @@ impl Ledger {
     /// Blocks until every event queued before this call is settled, or `bound` passed (`None`:
     /// no bound). Returns the counters at the end.
     pub(crate) fn flush(&self, bound: Option<Duration>) -> LedgerStats {
+        if !self.in_its_process() {
+            return LedgerStats::default();
+        }
         self.shared.flush(bound.map(|b| Instant::now() + b))
     }
 
     /// The counters now.
     pub(crate) fn stats(&self) -> LedgerStats {
+        if !self.in_its_process() {
+            return LedgerStats::default();
+        }
         stats_of(&self.shared.lock())
+    }
+
+    /// False in a child forked from the process that opened the ledger.
+    fn in_its_process(&self) -> bool {
+        self.pid == std::process::id()
     }
 }
 
 impl Drop for Ledger {
     fn drop(&mut self) {
+        if !self.in_its_process() {
+            return;
+        }
         self.shared.lock().closed = true;
         self.shared.changed.notify_all();
     }
