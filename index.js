@@ -841,3 +841,5 @@ module.exports._drainUsageAtExit = nativeBinding._drainUsageAtExit
 module.exports._usageExitBound = nativeBinding._usageExitBound
 module.exports._usageExitReport = nativeBinding._usageExitReport
 module.exports._usagePending = nativeBinding._usagePending
+module.exports.queryLedger = nativeBinding.queryLedger
+module.exports.writeReport = nativeBinding.writeReport

@@ -22,6 +22,7 @@ export const {
   PolyfuseError,
   QuotaExceededError,
   RateLimitError,
+  ResponseTooLargeError,
   ServerError,
   TimeoutError,
   __napiBindingTarget,
@@ -29,5 +30,7 @@ export const {
   _usageExitBound,
   _usageExitReport,
   _usagePending,
+  queryLedger,
+  writeReport,
 } = polyfuse
 export default polyfuse
