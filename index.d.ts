@@ -339,6 +339,12 @@ export declare class Client {
  */
 export declare function _drainUsageAtExit(): Promise<number>
 
+/**
+ * At exit: every ledger of the process writes what it has queued (within the exit bound).
+ * Returns the core's report of what was not written, if anything.
+ */
+export declare function _flushLedgersAtExit(): string | null
+
 /** The exit bound in milliseconds: the largest `usage.exit_flush_ms` of the clients. */
 export declare function _usageExitBound(): number
 

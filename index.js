@@ -838,6 +838,7 @@ module.exports = nativeBinding
 module.exports.ChatStream = nativeBinding.ChatStream
 module.exports.Client = nativeBinding.Client
 module.exports._drainUsageAtExit = nativeBinding._drainUsageAtExit
+module.exports._flushLedgersAtExit = nativeBinding._flushLedgersAtExit
 module.exports._usageExitBound = nativeBinding._usageExitBound
 module.exports._usageExitReport = nativeBinding._usageExitReport
 module.exports._usagePending = nativeBinding._usagePending

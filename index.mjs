@@ -27,6 +27,7 @@ export const {
   TimeoutError,
   __napiBindingTarget,
   _drainUsageAtExit,
+  _flushLedgersAtExit,
   _usageExitBound,
   _usageExitReport,
   _usagePending,

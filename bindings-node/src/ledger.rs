@@ -1,5 +1,6 @@
 //! The usage ledger from JS: `queryLedger(path, filter)` (its events, as `UsageEvent`s),
-//! `writeReport(path, out, filter)` (the HTML usage report) and `client.ledgerStats()`. The
+//! `writeReport(path, out, filter)` (the HTML usage report), `client.ledgerStats()`, and the
+//! exit hook that writes what the ledgers still have queued when the process exits. The
 //! filter's keys are the core's in camelCase (`sinceMs`, `untilMs`, `model`, `route`, `level`,
 //! `tags`, `limit`); both functions run the core's on a blocking thread and return a Promise. No
 //! logic: the query, the report and the checks of the filter are the core's.
@@ -14,6 +15,31 @@ use polyfuse_core as core;
 use crate::client::Client;
 use crate::convert::{usage_event_to_js, UsageEvent};
 use crate::error;
+
+/// Installed at module load: on `process.on('exit')` (every exit, `process.exit()` included;
+/// synchronous by nature) the ledgers write what they still have queued (events of calls that
+/// had not completed, e.g. abandoned streams), for at most the largest `usage.exit_flush_ms`;
+/// what could not be written is reported on stderr.
+const EXIT_JS: &str = r#"(function (exports) {
+  process.on('exit', () => {
+    const report = exports._flushLedgersAtExit();
+    if (report) process.stderr.write(report + '\n');
+  });
+})"#;
+
+pub(crate) fn install(env: &Env, exports: Object) -> Result<()> {
+    let hook: Function<Object, ()> = env.run_script(EXIT_JS)?;
+    hook.call(exports)
+}
+
+/// At exit: every ledger of the process writes what it has queued (within the exit bound).
+/// Returns the core's report of what was not written, if anything.
+// Internal: called by the exit hook from JS (registered by #[napi]).
+#[allow(dead_code)]
+#[napi(js_name = "_flushLedgersAtExit")]
+pub fn flush_ledgers_at_exit() -> Option<String> {
+    core::usage::ledger::flush_at_exit(|| false).exit_report()
+}
 
 /// The filter's keys: JS name → the core's.
 const FILTER_KEYS: &[(&str, &str)] = &[

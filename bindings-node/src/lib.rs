@@ -32,9 +32,11 @@ use napi_derive::napi;
 
 /// Runs once per module load, after the classes are registered: defines `PolyfuseError` and its
 /// subclass per error kind (JS classes, so that errors are real `Error`s with a stack), makes
-/// `ChatStream` async-iterable, and installs the exit hook that delivers queued usage events.
+/// `ChatStream` async-iterable, and installs the exit hooks that write the ledgers' queued events
+/// and deliver queued usage events.
 #[napi(module_exports)]
 pub fn init(exports: Object, env: Env) -> Result<()> {
     error::install(&env, exports)?;
+    ledger::install(&env, exports)?;
     usage::install(&env, exports)
 }

@@ -257,3 +257,25 @@ test('a process killed with SIGKILL loses no event of a call that had completed'
     assert.ok(multi > printed.length / 3, 'retries and fallbacks were exercised')
   }
 })
+
+test('at exit (process.exit() included) the ledger writes the events of calls that had not completed', async () => {
+  // Abandoned streams: their (cancelled) events are queued when `break` drops them; nothing waits
+  // for their commit before `process.exit()`.
+  const db = join(dir, 'exit.db')
+  const child = `
+    const { Client } = require(${JSON.stringify(ROOT)})
+    const client = new Client({ config: { env_providers: false, usage: { ledger: process.argv[1] } } })
+    ;(async () => {
+      for (let i = 0; i < 20; i++) {
+        const s = client.stream({ model: 'mock/echo;words=50', prompt: 'hi', metadata: { blob: 'x'.repeat(50000) } })
+        for await (const ev of s) if (ev.type === 'text_delta') break
+      }
+      process.exit(0)
+    })()
+  `
+  const r = await run(process.execPath, ['-e', child, db])
+  assert.equal(r.code, 0, r.stderr)
+  assert.equal(r.stderr, '', 'nothing was left unwritten')
+  const calls = await queryLedger(db, { level: 'call' })
+  assert.deepEqual(calls.map((c) => c.outcome), Array(20).fill('cancelled'))
+})
