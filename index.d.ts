@@ -77,6 +77,27 @@ export interface ClientOptions {
   onUsage?: (event: UsageEvent) => void
 }
 
+/**
+ * Which events `queryLedger` / `writeReport` read from a usage ledger (`usage.ledger` in the
+ * config). Every key is optional; given ones must all match.
+ */
+export interface LedgerFilter {
+  /** Events that started at or after this time (ms since the Unix epoch). */
+  sinceMs?: number
+  /** Events that started before this time (ms since the Unix epoch). */
+  untilMs?: number
+  /** The event's model, exactly (`provider/model` for an attempt; what was requested for a call). */
+  model?: string
+  /** The route's name, exactly. */
+  route?: string
+  /** Attempt or call events only (`writeReport` always reads calls). */
+  level?: 'attempt' | 'call'
+  /** Tags the event must carry with these values (JSON equality: `'1'` is not `1`). */
+  tags?: Record<string, unknown>
+  /** At most this many events: the first ones, in the order they were written. */
+  limit?: number
+}
+
 /** An OpenAI `chat.completion` object. */
 export interface OpenAIChatCompletion {
   id: string
@@ -129,6 +150,7 @@ export type ErrorKind =
   | 'config'
   | 'cancelled'
   | 'invalid_response'
+  | 'response_too_large'
   | 'all_attempts_failed'
   | 'internal'
 
@@ -222,6 +244,12 @@ export declare class InvalidResponseError extends PolyfuseError {
   name: 'InvalidResponseError'
   kind: 'invalid_response'
 }
+/** A `PolyfuseError` of kind `response_too_large`. */
+export declare class ResponseTooLargeError extends PolyfuseError {
+  static readonly kind: 'response_too_large'
+  name: 'ResponseTooLargeError'
+  kind: 'response_too_large'
+}
 /** A `PolyfuseError` of kind `all_attempts_failed`. */
 export declare class AllAttemptsFailedError extends PolyfuseError {
   static readonly kind: 'all_attempts_failed'
@@ -298,6 +326,11 @@ export declare class Client {
    * work but their usage events are dropped.
    */
   close(): Promise<void>
+  /**
+   * The usage ledger's counters (`written`, `failed`, `dropped`, `pending`); zeros with the
+   * ledger off.
+   */
+  ledgerStats(): LedgerStats
 }
 
 /**
@@ -305,6 +338,12 @@ export declare class Client {
  * bound. Resolves to the number of events the core could not hand over in time.
  */
 export declare function _drainUsageAtExit(): Promise<number>
+
+/**
+ * At exit: every ledger of the process writes what it has queued (within the exit bound).
+ * Returns the core's report of what was not written, if anything.
+ */
+export declare function _flushLedgersAtExit(): string | null
 
 /** The exit bound in milliseconds: the largest `usage.exit_flush_ms` of the clients. */
 export declare function _usageExitBound(): number
@@ -338,6 +377,18 @@ export interface DeliveryStats {
   pending: number
 }
 
+/** The ledger's counters, as `client.ledgerStats()` reports them (all 0 with the ledger off). */
+export interface LedgerStats {
+  /** Events committed to the database. */
+  written: number
+  /** Events whose write failed (reported on stderr the first time). */
+  failed: number
+  /** Events dropped because the queue was full. */
+  dropped: number
+  /** Queued, not yet written (or failed). */
+  pending: number
+}
+
 /** Latency percentiles in milliseconds, over `count` samples. */
 export interface Percentiles {
   p50: number
@@ -364,6 +415,27 @@ export interface PolyfuseErrorFields {
   providerCode?: string
   /** Every attempt made for the call that failed. */
   attempts: Array<Attempt>
+}
+
+/**
+ * The events of the ledger at `path`, in the order they were written, that match every key of
+ * `filter` given: started in `[sinceMs, untilMs)` (ms since the Unix epoch), on `model` or
+ * `route` exactly, of one `level`, carrying each of `tags` with that value (JSON equality: `"2"`
+ * is not `2`); at most `limit` of them. The file is opened read-only, so a running client may go
+ * on writing it. Rejects with a `PolyfuseError` (kind `invalid_request`) naming what was wrong.
+ */
+export declare function queryLedger(path: string, filter?: LedgerFilter): Promise<UsageEvent[]>
+
+/** What `writeReport` wrote. */
+export interface ReportSummary {
+  /** The HTML file written. */
+  path: string
+  /** Calls in the report. */
+  calls: number
+  /** Their attempts. */
+  attempts: number
+  /** Charts in the page that have data. */
+  charts: number
 }
 
 /** The result of a successful call. */
@@ -522,3 +594,10 @@ export interface UsageTotals {
   latencyMs: Percentiles
   ttftMs: Percentiles
 }
+
+/**
+ * Writes the usage report of the ledger at `path` to `out` (replacing it): its calls matching
+ * `filter` (as in `queryLedger`; `level` aside, since the report reads calls) in one
+ * self-contained HTML file with charts. Resolves to what it wrote.
+ */
+export declare function writeReport(path: string, out: string, filter?: LedgerFilter): Promise<ReportSummary>

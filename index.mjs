@@ -22,12 +22,16 @@ export const {
   PolyfuseError,
   QuotaExceededError,
   RateLimitError,
+  ResponseTooLargeError,
   ServerError,
   TimeoutError,
   __napiBindingTarget,
   _drainUsageAtExit,
+  _flushLedgersAtExit,
   _usageExitBound,
   _usageExitReport,
   _usagePending,
+  queryLedger,
+  writeReport,
 } = polyfuse
 export default polyfuse

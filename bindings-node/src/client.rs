@@ -20,7 +20,7 @@ use crate::usage;
 /// A polyfuse client: providers, HTTP pool and usage callbacks, shared by all its calls.
 #[napi]
 pub struct Client {
-    inner: core::Client,
+    pub(crate) inner: core::Client,
     /// The queue to `onUsage`, when there is one (flushes wait for it to drain).
     usage: Option<usage::UsageQueue>,
 }

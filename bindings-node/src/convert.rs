@@ -426,8 +426,7 @@ pub(crate) fn call_args(env: &Env, options: Object) -> std::result::Result<CallA
 }
 
 fn json(env: &Env, value: Unknown, key: &str) -> std::result::Result<Value, core::Error> {
-    env.from_js_value::<Value, _>(value)
-        .map_err(|e| invalid(format!("option `{key}`: {}", e.reason)))
+    crate::json::to_value(env, value, &format!("option `{key}`")).map_err(invalid)
 }
 
 /// The `config` option: `undefined` (defaults and environment), a path to a `.json` / `.toml`
@@ -450,9 +449,7 @@ pub(crate) fn config(
             core::Config::from_file(path)
         }
         _ => {
-            let doc = env
-                .from_js_value::<Value, _>(value)
-                .map_err(|e| core::Error::config(format!("config: {}", e.reason)))?;
+            let doc = crate::json::to_value(env, value, "config").map_err(core::Error::config)?;
             core::Config::from_value(doc)
         }
     }

@@ -4,7 +4,8 @@
 //! Modules mirror the core: [`client`] (the `Client` class), [`stream`] (the async-iterable
 //! `ChatStream`), [`usage`] (the `onUsage` callback), [`error`] (`PolyfuseError` and a subclass
 //! per error kind), [`options`] (the shape of the options objects: unknown keys and the usual
-//! mistakes named) and [`convert`] (JS objects ⇄ core types). Futures run on napi's tokio
+//! mistakes named), [`convert`] (JS objects ⇄ core types), [`json`] (caller data → JSON, depth-
+//! bounded and cycle-checked) and [`ledger`] (the usage ledger's query and report). Futures run on napi's tokio
 //! runtime (feature `tokio_rt`), which this addon owns; the core assumes no runtime of its own.
 #![deny(clippy::all)]
 // `polyfuse_core::Error` is large (168 bytes); boxing it is the core's call (reported).
@@ -13,6 +14,8 @@
 mod client;
 mod convert;
 mod error;
+mod json;
+mod ledger;
 mod options;
 mod stream;
 mod summary;
@@ -20,6 +23,7 @@ mod usage;
 
 pub use client::Client;
 pub use convert::{Attempt, Response, StreamEvent, TargetHealth, ToolCall, Usage, UsageEvent};
+pub use ledger::{query_ledger, write_report, LedgerStats, ReportSummary};
 pub use stream::ChatStream;
 pub use summary::{DeliveryStats, Percentiles, UsageSummary, UsageTotals};
 
@@ -28,9 +32,11 @@ use napi_derive::napi;
 
 /// Runs once per module load, after the classes are registered: defines `PolyfuseError` and its
 /// subclass per error kind (JS classes, so that errors are real `Error`s with a stack), makes
-/// `ChatStream` async-iterable, and installs the exit hook that delivers queued usage events.
+/// `ChatStream` async-iterable, and installs the exit hooks that write the ledgers' queued events
+/// and deliver queued usage events.
 #[napi(module_exports)]
 pub fn init(exports: Object, env: Env) -> Result<()> {
     error::install(&env, exports)?;
+    ledger::install(&env, exports)?;
     usage::install(&env, exports)
 }

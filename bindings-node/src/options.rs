@@ -113,7 +113,7 @@ pub(crate) fn client_args<'a>(
 
 /// Whether `value` (an object of plain data) parses as a config document.
 fn is_config_document(env: &Env, value: &Unknown) -> bool {
-    env.from_js_value::<serde_json::Value, _>(*value)
+    crate::json::to_value(env, *value, "options")
         .ok()
         .is_some_and(|doc| core::Config::from_value(doc).is_ok())
 }

@@ -18,7 +18,7 @@ test('npm pack carries the entries, typings, licences, install script, its sourc
   const packed = new Set(report.files.map((f) => f.path))
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
   const targets = (v) => (typeof v === 'string' ? [v] : Object.values(v).flatMap(targets))
-  const wanted = [...targets(pkg.exports), pkg.main, pkg.types, 'LICENSE-MIT', 'LICENSE-APACHE', 'scripts/install-node.js'].map((p) => p.replace(/^\.\//, ''))
+  const wanted = [...targets(pkg.exports), ...targets(pkg.bin), pkg.main, pkg.types, 'LICENSE-MIT', 'LICENSE-APACHE', 'scripts/install-node.js'].map((p) => p.replace(/^\.\//, ''))
   for (const path of wanted) assert.ok(packed.has(path), `${path} is not packed`)
   for (const source of SOURCES) {
     assert.ok([...packed].some((p) => p === source || p.startsWith(`${source}/`)), `${source} is not packed (install-node.js hashes it)`)

@@ -1,5 +1,5 @@
 // An ESM consumer of the typings (checked by tsc in tests/node/esm.test.mjs; never run).
-import polyfuse, { Client, PolyfuseError, RateLimitError, TimeoutError, type ErrorKind, type Response } from 'polyfuse'
+import polyfuse, { Client, PolyfuseError, RateLimitError, TimeoutError, queryLedger, writeReport, type ErrorKind, type LedgerFilter, type Response } from 'polyfuse'
 
 const client = new Client({ config: { env_providers: false }, onUsage: (ev) => void ev.usage.totalTokens })
 export async function main(): Promise<string> {
@@ -31,3 +31,14 @@ export const staticKind: 'rate_limited' = RateLimitError.kind
 export const sameModule: typeof Client = polyfuse.Client
 // @ts-expect-error not a kind
 export const notAKind: ErrorKind = 'boom'
+
+// The usage ledger: a camelCase filter, typed results.
+const filter: LedgerFilter = { sinceMs: 0, level: 'call', tags: { team: 'search' }, limit: 10 }
+export async function ledger(): Promise<number> {
+  const events = await queryLedger('usage.db', filter)
+  const summary = await writeReport('usage.db', 'report.html', { model: 'mock/echo' })
+  const stats = client.ledgerStats()
+  return events.length + summary.charts + stats.written + events[0].usage.totalTokens
+}
+// @ts-expect-error the filter's keys are camelCase
+export const snake: LedgerFilter = { since_ms: 0 }
