@@ -5,6 +5,7 @@
 mod client;
 mod convert;
 mod error;
+mod ledger;
 mod runtime;
 mod stream;
 mod usage;
@@ -56,12 +57,15 @@ fn _report_unraisable(py: Python<'_>, exc: &Bound<'_, PyAny>, obj: Option<&Bound
 #[pymodule]
 fn _polyfuse(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyClient>()?;
+    m.add_class::<client::PyCall>()?;
     m.add_class::<stream::PyEventStream>()?;
     m.add_function(wrap_pyfunction!(response_to_openai, m)?)?;
     m.add_function(wrap_pyfunction!(parse_tool_arguments, m)?)?;
     m.add_function(wrap_pyfunction!(_report_unraisable, m)?)?;
     m.add_function(wrap_pyfunction!(_error_classes, m)?)?;
     m.add_function(wrap_pyfunction!(usage::_drain_usage_at_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger::ledger_query, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger::write_report, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_child, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

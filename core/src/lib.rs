@@ -11,7 +11,8 @@
 //!   failover, the call record);
 //! - `routing`: the targets of a call and the walk over them (plan, run, retry, breaker, balance);
 //! - [`providers`]: the provider abstraction, the shared HTTP and SSE plumbing, one file per wire format;
-//! - [`usage`]: normalized token counts, usage events and their delivery to callbacks;
+//! - [`usage`]: normalized token counts, usage events, their delivery to callbacks, the durable
+//!   ledger ([`query_ledger`]) and the HTML report drawn from it ([`write_report`]);
 //! - [`fusion`]: one prompt through a pool of models, then one answer (best-of, merge, debate,
 //!   vote), as `Client::fuse` and as the model string `fusion/<name>`.
 pub mod call;
@@ -32,6 +33,8 @@ pub use types::message::{Content, ContentPart, FunctionCall, Message, Role, Tool
 pub use types::request::{Params, Request};
 pub use types::response::{Attempt, FinishReason, Outcome, Response};
 pub use types::stream::{EventStream, StreamEvent};
+pub use usage::ledger::{query as query_ledger, LedgerFilter, LedgerLocation, LedgerStats};
+pub use usage::report::{write_report, ReportSummary};
 pub use usage::{
     DeliveryStats, Level, Usage, UsageCallback, UsageEvent, UsageSource, UsageSummary, UsageTotals,
 };

@@ -21,12 +21,14 @@ import atexit as _atexit
 import sys as _sys
 import os as _os
 
-from . import _polyfuse
+from . import _polyfuse, ledger
 from ._client import AsyncStream, Client, ConfigArg, Messages, SyncClient, SyncStream, UsageCallback
 from ._types import (
     Attempt,
     Final,
+    LedgerStats,
     ReasoningDelta,
+    ReportSummary,
     Response,
     Restart,
     StreamEvent,
@@ -36,6 +38,9 @@ from ._types import (
     ToolCallDelta,
     Usage,
     UsageEvent,
+    UsageSummary,
+    UsageTotals,
+    Percentiles,
 )
 from .exceptions import (
     AllAttemptsFailedError,
@@ -49,6 +54,7 @@ from .exceptions import (
     InternalError,
     InvalidRequestError,
     InvalidResponseError,
+    ResponseTooLargeError,
     OverloadedError,
     PermissionDeniedError,
     PolyfuseError,
@@ -70,11 +76,17 @@ __all__ = [
     "UsageCallback",
     "Response",
     "Usage",
+    "UsageSummary",
+    "UsageTotals",
+    "Percentiles",
     "Attempt",
     "ToolCall",
     "UsageEvent",
     "StreamEvent",
     "TargetHealth",
+    "LedgerStats",
+    "ReportSummary",
+    "ledger",
     "TextDelta",
     "ReasoningDelta",
     "ToolCallDelta",
@@ -96,6 +108,7 @@ __all__ = [
     "ConfigError",
     "CancelledError",
     "InvalidResponseError",
+    "ResponseTooLargeError",
     "AllAttemptsFailedError",
     "InternalError",
 ]
