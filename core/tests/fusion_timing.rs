@@ -328,8 +328,7 @@ async fn a_fusion_is_a_model_string_for_complete_and_stream() {
     assert_eq!(
         events
             .iter()
-            .filter(|e| e.level == Level::Fusion)
-            .next()
+            .find(|e| e.level == Level::Fusion)
             .unwrap()
             .model,
         "fusion/trio"

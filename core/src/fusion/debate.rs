@@ -75,7 +75,7 @@ pub(crate) async fn run(mut run: FusionRun) -> Result<FusionResult> {
     }
     let lineup = match run.triage(&mut cands) {
         Ok(Triage::Judge(l)) => l,
-        Ok(Triage::Decided(d)) => return Ok(run.finish(cands, None, d)),
+        Ok(Triage::Decided(d)) => return Ok(run.finish(cands, None, *d)),
         Err(e) => return Err(run.fail(e)),
     };
     let extractor = run.spec.extractor.clone().unwrap_or_default();

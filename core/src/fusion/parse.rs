@@ -157,7 +157,7 @@ pub fn json_objects(text: &str) -> Vec<(Value, ParsePath)> {
             found.push((b, v, ParsePath::Json));
         }
     }
-    found.sort_by(|x, y| y.0.cmp(&x.0));
+    found.sort_by_key(|x| std::cmp::Reverse(x.0));
     found.into_iter().map(|(_, v, p)| (v, p)).collect()
 }
 

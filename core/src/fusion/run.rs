@@ -81,7 +81,7 @@ impl Decision {
 /// What the shared steps leave to the mode.
 pub(crate) enum Triage {
     /// Decided without a judge (one usable answer, or agreement).
-    Decided(Decision),
+    Decided(Box<Decision>),
     /// The usable candidates, labelled, for the judge.
     Judge(Lineup),
 }
@@ -132,7 +132,7 @@ pub(crate) async fn fuse(
     let mut cands = run.panel(seats, 0).await;
     let lineup = match run.triage(&mut cands) {
         Ok(Triage::Judge(l)) => l,
-        Ok(Triage::Decided(d)) => return Ok(run.finish(cands, None, d)),
+        Ok(Triage::Decided(d)) => return Ok(run.finish(cands, None, *d)),
         Err(e) => return Err(run.fail(e)),
     };
     let decision = match run.spec.mode {
@@ -249,7 +249,7 @@ impl FusionRun {
                 ));
                 let mut d = Decision::pick(cands, *only, ParsePath::Single);
                 d.degraded = true;
-                return Ok(Triage::Decided(d));
+                return Ok(Triage::Decided(Box::new(d)));
             }
             _ => {}
         }
@@ -260,11 +260,11 @@ impl FusionRun {
         if self.spec.agreement_shortcut {
             let refs: Vec<&Candidate> = usable.iter().map(|&i| &cands[i]).collect();
             if tally::agree(&refs, self.spec.extractor.as_ref()) {
-                return Ok(Triage::Decided(Decision::pick(
+                return Ok(Triage::Decided(Box::new(Decision::pick(
                     cands,
                     usable[0],
                     ParsePath::Agreement,
-                )));
+                ))));
             }
         }
         Ok(Triage::Judge(lineup))

@@ -25,7 +25,7 @@ pub fn count(cands: &[&Candidate], extractor: &Extractor) -> (Option<usize>, Vot
         }
     }
     // Most votes first; equal counts keep the order of their first voter.
-    counts.sort_by(|a, b| b.1.len().cmp(&a.1.len()));
+    counts.sort_by_key(|c| std::cmp::Reverse(c.1.len()));
     let total = cands.len().max(1) as f64;
     let top = counts.first().map_or(0, |(_, v)| v.len());
     let tie = counts.iter().filter(|(_, v)| v.len() == top).count() != 1;
