@@ -22,6 +22,7 @@ export const {
   PolyfuseError,
   QuotaExceededError,
   RateLimitError,
+  ResponseTooLargeError,
   ServerError,
   TimeoutError,
   __napiBindingTarget,

@@ -13,6 +13,7 @@
 mod client;
 mod convert;
 mod error;
+mod fusion;
 mod options;
 mod stream;
 mod summary;
@@ -20,6 +21,7 @@ mod usage;
 
 pub use client::Client;
 pub use convert::{Attempt, Response, StreamEvent, TargetHealth, ToolCall, Usage, UsageEvent};
+pub use fusion::{FusionEvent, FusionResult};
 pub use stream::ChatStream;
 pub use summary::{DeliveryStats, Percentiles, UsageSummary, UsageTotals};
 
