@@ -2,7 +2,8 @@
 # The bench in one command. Sets up bench's own environment on a fresh machine (the Python peers
 # in bench/.venv, the Node peers in bench/node_modules, pinned; never dependencies of the polyfuse
 # packages), builds polyfuse's bindings, the mock server and the Rust floor in release, and runs
-# bench/harness/bench.py against the mock server on loopback. Results: bench/results/<time>/
+# bench/harness/bench.py against the mock server on loopback, after the fusion overhead
+# (bench/python/fusion_overhead.py). Results: bench/results/<time>/
 # (results.jsonl, summary.md, chart.png; bench/results/latest points at the last full run).
 #
 #   bench/run.sh                 full run (3 interleaved rounds, c = 1/50/500, 10,000 streams; ~25 min)
@@ -62,6 +63,13 @@ if [ "$setup" = 1 ]; then
   cargo_build -p polyfuse-mock-server
   cargo_build --locked --manifest-path "$BENCH/floor/Cargo.toml"
 fi
+
+# Fusion overhead (bench/python/fusion_overhead.py): wall time minus (slowest used member + judge).
+fusion_args=(--server "$CARGO_TARGET_DIR/$build/polyfuse-mock-server")
+[ "$smoke" = 1 ] && fusion_args+=(--smoke)
+mkdir -p "$BENCH/results"
+log "bench: fusion overhead (3 members + a judge on the mock; bench/results/fusion_overhead.json)"
+"$VENV/bin/python" "$BENCH/python/fusion_overhead.py" "${fusion_args[@]}" --out "$BENCH/results/fusion_overhead.json"
 
 exec "$VENV/bin/python" "$BENCH/harness/bench.py" \
   --server "$CARGO_TARGET_DIR/$build/polyfuse-mock-server" \

@@ -97,6 +97,8 @@ pub struct Response {
     /// The same response as an OpenAI `chat.completion` object (snake_case, as the OpenAI SDK returns it).
     #[napi(ts_type = "OpenAIChatCompletion")]
     pub openai: Value,
+    /// The whole fusion result, when the model was `fusion/<name>`.
+    pub fusion: Option<crate::fusion::FusionResult>,
 }
 
 /// One event of a streamed call. `restart` means another target took over mid-stream: discard
@@ -132,7 +134,7 @@ pub struct UsageEvent {
     pub request_id: String,
     /// For an attempt: its call's id; for a call: the fusion it belongs to.
     pub parent_id: Option<String>,
-    #[napi(ts_type = "'attempt' | 'call'")]
+    #[napi(ts_type = "'attempt' | 'call' | 'fusion'")]
     pub level: String,
     /// When the call or attempt started (milliseconds since the Unix epoch).
     pub started_at_ms: f64,
@@ -253,6 +255,7 @@ pub(crate) fn response_to_js(r: core::Response) -> Response {
         reasoning: r.reasoning,
         tool_calls,
         openai,
+        fusion: r.fusion.as_deref().map(crate::fusion::result_to_js),
     }
 }
 
@@ -293,6 +296,7 @@ pub(crate) fn usage_event_to_js(e: &core::UsageEvent) -> UsageEvent {
         level: match e.level {
             core::Level::Attempt => "attempt",
             core::Level::Call => "call",
+            core::Level::Fusion => "fusion",
         }
         .to_string(),
         started_at_ms: e.started_at_ms as f64,
@@ -381,27 +385,7 @@ pub(crate) fn call_args(env: &Env, options: Object) -> std::result::Result<CallA
                 });
                 input = json(env, value, &key)?;
             }
-            "signal" => {
-                if ty == ValueType::Null {
-                    continue;
-                }
-                let obj: Object = unsafe { Object::from_napi_value(env.raw(), value.raw()) }
-                    .map_err(|_| {
-                        invalid(format!(
-                            "option `signal`: expected an AbortSignal, got {}",
-                            type_name(ty)
-                        ))
-                    })?;
-                let aborted: Option<bool> = obj.get("aborted").ok().flatten();
-                let Some(aborted) = aborted else {
-                    return Err(invalid(
-                        "option `signal`: expected an AbortSignal".to_string(),
-                    ));
-                };
-                let s = unsafe { AbortSignal::from_napi_value(env.raw(), value.raw()) }
-                    .map_err(|e| invalid(format!("option `signal`: {}", e.reason)))?;
-                signal = Some(Signal { signal: s, aborted });
-            }
+            "signal" => signal = self::signal(env, value, ty)?,
             _ => {
                 options::check_call_key(&key)?;
                 // The core accepts camelCase and snake_case names and rejects unknown ones.
@@ -425,7 +409,37 @@ pub(crate) fn call_args(env: &Env, options: Object) -> std::result::Result<CallA
     Ok(CallArgs { request, signal })
 }
 
-fn json(env: &Env, value: Unknown, key: &str) -> std::result::Result<Value, core::Error> {
+/// The `signal` option: an `AbortSignal`, or `null` (none).
+pub(crate) fn signal(
+    env: &Env,
+    value: Unknown,
+    ty: ValueType,
+) -> std::result::Result<Option<Signal>, core::Error> {
+    if ty == ValueType::Null {
+        return Ok(None);
+    }
+    let obj: Object = unsafe { Object::from_napi_value(env.raw(), value.raw()) }.map_err(|_| {
+        invalid(format!(
+            "option `signal`: expected an AbortSignal, got {}",
+            type_name(ty)
+        ))
+    })?;
+    let aborted: Option<bool> = obj.get("aborted").ok().flatten();
+    let Some(aborted) = aborted else {
+        return Err(invalid(
+            "option `signal`: expected an AbortSignal".to_string(),
+        ));
+    };
+    let s = unsafe { AbortSignal::from_napi_value(env.raw(), value.raw()) }
+        .map_err(|e| invalid(format!("option `signal`: {}", e.reason)))?;
+    Ok(Some(Signal { signal: s, aborted }))
+}
+
+pub(crate) fn json(
+    env: &Env,
+    value: Unknown,
+    key: &str,
+) -> std::result::Result<Value, core::Error> {
     crate::json::to_value(env, value, &format!("option `{key}`")).map_err(invalid)
 }
 

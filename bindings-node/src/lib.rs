@@ -14,6 +14,7 @@
 mod client;
 mod convert;
 mod error;
+mod fusion;
 mod json;
 mod ledger;
 mod options;
@@ -23,6 +24,7 @@ mod usage;
 
 pub use client::Client;
 pub use convert::{Attempt, Response, StreamEvent, TargetHealth, ToolCall, Usage, UsageEvent};
+pub use fusion::{FusionEvent, FusionResult};
 pub use ledger::{query_ledger, write_report, LedgerStats, ReportSummary};
 pub use stream::ChatStream;
 pub use summary::{DeliveryStats, Percentiles, UsageSummary, UsageTotals};

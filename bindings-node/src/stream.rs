@@ -1,19 +1,37 @@
-//! `ChatStream`: the async iterator returned by `client.stream()`. `next()` polls the core
-//! [`EventStream`] on the tokio runtime; `return()` (what `break` in `for await` calls) drops it,
+//! `ChatStream`: the async iterator returned by `client.stream()` (and `client.fuseStream()`,
+//! whose events are a fusion's). `next()` polls the core [`EventStream`] (or `FusionStream`) on
+//! the tokio runtime; `return()` (what `break` in `for await` calls) drops it,
 //! which closes the connection and records the call as cancelled; an `AbortSignal` ends it with a
 //! `cancelled` error. `[Symbol.asyncIterator]` is added to the prototype at module load.
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 
+use futures_util::stream::BoxStream;
 use futures_util::{FutureExt, StreamExt};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use tokio::sync::{watch, Mutex};
 
-use polyfuse_core::{Error as CoreError, EventStream};
+use polyfuse_core::{Error as CoreError, EventStream, FusionStream};
 
 use crate::convert::{event_to_js, StreamEvent};
 use crate::error;
+use crate::fusion::{self, FusionEvent};
+
+/// What a `ChatStream` hands out: a call's events, or a fusion's.
+enum Event {
+    Call(polyfuse_core::StreamEvent),
+    Fusion(polyfuse_core::FusionEvent),
+}
+
+/// The core events a `ChatStream` polls.
+type Events = BoxStream<'static, std::result::Result<Event, CoreError>>;
+
+#[allow(clippy::large_enum_variant)] // one per next(), moved once
+enum JsEvent {
+    Call(StreamEvent),
+    Fusion(FusionEvent),
+}
 
 const RUNNING: u8 = 0;
 const ABORTED: u8 = 1;
@@ -22,7 +40,7 @@ const CLOSED: u8 = 2;
 /// The events of one streamed call; `for await (const event of stream)`.
 #[napi]
 pub struct ChatStream {
-    events: Arc<Mutex<Option<EventStream>>>,
+    events: Arc<Mutex<Option<Events>>>,
     control: Arc<watch::Sender<u8>>,
     model: String,
 }
@@ -33,6 +51,16 @@ impl ChatStream {
         model: String,
         signal: Option<AbortSignal>,
     ) -> ChatStream {
+        ChatStream::over(events.map(|e| e.map(Event::Call)).boxed(), model, signal)
+    }
+
+    /// The events of a streamed fusion.
+    pub(crate) fn fusion(events: FusionStream, signal: Option<AbortSignal>) -> ChatStream {
+        let events = events.map(|e| e.map(Event::Fusion)).boxed();
+        ChatStream::over(events, "fusion".to_string(), signal)
+    }
+
+    fn over(events: Events, model: String, signal: Option<AbortSignal>) -> ChatStream {
         let (tx, _) = watch::channel(RUNNING);
         let control = Arc::new(tx);
         if let Some(signal) = signal {
@@ -64,7 +92,7 @@ impl ChatStream {
 
 #[allow(clippy::large_enum_variant)] // one per next(), moved once
 enum Step {
-    Event(StreamEvent),
+    Event(JsEvent),
     Done,
 }
 
@@ -98,7 +126,10 @@ impl ChatStream {
                 },
             };
             match polled {
-                Ok(Some(event)) => Ok(Step::Event(event_to_js(event))),
+                Ok(Some(Event::Call(event))) => Ok(Step::Event(JsEvent::Call(event_to_js(event)))),
+                Ok(Some(Event::Fusion(event))) => {
+                    Ok(Step::Event(JsEvent::Fusion(fusion::event_to_js(event))))
+                }
                 Ok(None) => {
                     *guard = None;
                     Ok(Step::Done)
@@ -141,11 +172,12 @@ impl ChatStream {
     }
 }
 
-fn iter_result<'env>(env: &'env Env, event: Option<StreamEvent>) -> Result<Object<'env>> {
+fn iter_result<'env>(env: &'env Env, event: Option<JsEvent>) -> Result<Object<'env>> {
     let mut obj = Object::new(env)?;
     obj.set("done", event.is_none())?;
     match event {
-        Some(e) => obj.set("value", e)?,
+        Some(JsEvent::Call(e)) => obj.set("value", e)?,
+        Some(JsEvent::Fusion(e)) => obj.set("value", e)?,
         None => obj.set("value", ())?,
     }
     Ok(obj)

@@ -12,7 +12,7 @@ use crate::{convert, runtime, usage};
 
 #[pyclass(frozen, name = "_Client", module = "polyfuse._polyfuse")]
 pub struct PyClient {
-    client: Client,
+    pub(crate) client: Client,
 }
 
 fn request(
@@ -69,7 +69,7 @@ pub struct PyCall {
 }
 
 impl PyCall {
-    fn new(
+    pub(crate) fn new(
         future: impl std::future::Future<Output = Result<Value, polyfuse_core::Error>> + Send + 'static,
     ) -> Self {
         PyCall {

@@ -5,6 +5,7 @@
 mod client;
 mod convert;
 mod error;
+mod fusion;
 mod ledger;
 mod runtime;
 mod stream;
@@ -63,6 +64,9 @@ fn _polyfuse(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyCall>()?;
     m.add_class::<stream::PyEventStream>()?;
     m.add_function(wrap_pyfunction!(response_to_openai, m)?)?;
+    m.add_function(wrap_pyfunction!(fusion::_fuse_start, m)?)?;
+    m.add_function(wrap_pyfunction!(fusion::_fuse_blocking, m)?)?;
+    m.add_function(wrap_pyfunction!(fusion::_fuse_stream, m)?)?;
     m.add_function(wrap_pyfunction!(parse_tool_arguments, m)?)?;
     m.add_function(wrap_pyfunction!(_report_unraisable, m)?)?;
     m.add_function(wrap_pyfunction!(_error_classes, m)?)?;

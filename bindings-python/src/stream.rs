@@ -1,18 +1,21 @@
-//! Streams: `_EventStream` holds a core `EventStream` and hands out one event per `next()` (async)
-//! or `next_blocking()` call, as a dict (`{"type": "text_delta", ...}`), `None` at the end.
+//! Streams: `_EventStream` holds a core stream (a call's `EventStream`, or a fusion's
+//! `FusionStream`) and hands out one event per `next()` (async) or `next_blocking()` call, as a
+//! dict (`{"type": "text_delta", ...}`), `None` at the end.
 //! Dropping it (or `close()`) drops the core stream at once, which closes the HTTP connection and
 //! records the call as cancelled if it had not finished.
 use std::sync::Arc;
 
-use futures_util::StreamExt;
-use polyfuse_core::{Error, EventStream};
+use futures_util::stream::BoxStream;
+use futures_util::{Stream, StreamExt};
+use polyfuse_core::Error;
 use pyo3::prelude::*;
+use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::{convert, runtime};
 
-type Shared = Arc<Mutex<Option<EventStream>>>;
+type Shared = Arc<Mutex<Option<BoxStream<'static, Result<Value, Error>>>>>;
 
 #[pyclass(frozen, name = "_EventStream", module = "polyfuse._polyfuse")]
 pub struct PyEventStream {
@@ -20,9 +23,24 @@ pub struct PyEventStream {
 }
 
 impl PyEventStream {
-    pub fn new(stream: EventStream) -> Self {
+    /// Hands out the events of `stream` (a core `EventStream` or `FusionStream`) as dicts.
+    pub fn new<S, E>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<E, Error>> + Send + 'static,
+        E: Serialize,
+    {
+        let values = stream.map(|item| {
+            item.and_then(|event| {
+                serde_json::to_value(&event).map_err(|e| {
+                    Error::new(
+                        polyfuse_core::ErrorKind::InvalidResponse,
+                        format!("cannot convert a stream event: {e}"),
+                    )
+                })
+            })
+        });
         PyEventStream {
-            inner: Arc::new(Mutex::new(Some(stream))),
+            inner: Arc::new(Mutex::new(Some(values.boxed()))),
         }
     }
 }
@@ -33,12 +51,7 @@ async fn next_event(inner: Shared) -> Result<Option<Value>, Error> {
         return Ok(None);
     };
     match stream.next().await {
-        Some(Ok(event)) => serde_json::to_value(&event).map(Some).map_err(|e| {
-            Error::new(
-                polyfuse_core::ErrorKind::InvalidResponse,
-                format!("cannot convert a stream event: {e}"),
-            )
-        }),
+        Some(Ok(event)) => Ok(Some(event)),
         Some(Err(e)) => {
             *guard = None;
             Err(e)

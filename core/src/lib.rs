@@ -12,9 +12,12 @@
 //! - `routing`: the targets of a call and the walk over them (plan, run, retry, breaker, balance);
 //! - [`providers`]: the provider abstraction, the shared HTTP and SSE plumbing, one file per wire format;
 //! - [`usage`]: normalized token counts, usage events, their delivery to callbacks, the durable
-//!   ledger ([`query_ledger`]) and the HTML report drawn from it ([`write_report`]).
+//!   ledger ([`query_ledger`]) and the HTML report drawn from it ([`write_report`]);
+//! - [`fusion`]: one prompt through a pool of models, then one answer (best-of, merge, debate,
+//!   vote), as `Client::fuse` and as the model string `fusion/<name>`.
 pub mod call;
 pub mod config;
+pub mod fusion;
 pub mod providers;
 mod redact;
 mod routing;
@@ -23,6 +26,7 @@ pub mod usage;
 
 pub use call::{CallContext, Client};
 pub use config::Config;
+pub use fusion::{FuseRequest, FusionEvent, FusionResult, FusionSpec, FusionStream};
 pub use routing::breaker::TargetHealth;
 pub use types::error::{Error, ErrorKind, Result};
 pub use types::message::{Content, ContentPart, FunctionCall, Message, Role, ToolCall};

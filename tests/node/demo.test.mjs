@@ -1,4 +1,4 @@
-// The Node demo (examples/demo.mjs) and the README's Node quick start run, as an app would run
+// The Node demo (examples/demo.mjs: a routed call, a stream, a fusion) and the README's Node quick start run, as an app would run
 // them, and print the same output on every run.
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
@@ -29,12 +29,16 @@ test('examples/demo.mjs prints the same output every run, usage events last', ()
   const [first, second] = runTwice(join(ROOT, 'examples', 'demo.mjs'), ROOT)
   assert.equal(first, second)
   const lines = first.trimEnd().split('\n')
-  assert.deepEqual(lines.slice(-3), [
-    'usage events (one per call; attempts have their own):',
+  assert.deepEqual(lines.slice(-4), [
+    "usage events (one per call; attempts have their own; a fusion's members are under its own):",
     '  chat ok: 10 in / 7 out, 2 attempt(s)',
     '  mock/storyteller ok (stream): 12 in / 10 out, 1 attempt(s)',
+    '  fusion ok: 256 in / 39 out, 4 attempt(s)',
   ])
   assert.ok(lines.includes('  Once upon a time, a request found its way home.'))
+  // The fusion: the judge's (scripted) winner returned verbatim, every member answered.
+  assert.ok(lines.includes('  The capital of France is Paris. (candidate B, mock/analyst-b)'))
+  assert.ok(lines.includes('  scores {"A":7,"B":9,"C":1}; 4 calls; parse path json'))
 })
 
 test("the README's Node quick start runs as quickstart.mjs in an app and prints the same output every run", () => {

@@ -1,4 +1,4 @@
-"""The README demo (examples/demo.py) runs 50 times in a row without a crash at interpreter exit,
+"""The README demo (examples/demo.py: a routed call, a stream, a fusion) runs 50 times in a row without a crash at interpreter exit,
 and it and the README's Python quick start print the same output on every run."""
 
 from __future__ import annotations
@@ -49,13 +49,17 @@ def test_demo_prints_the_same_output_every_run() -> None:
     first, second = _run_twice([sys.executable, str(DEMO)])
     assert first == second
     lines = first.splitlines()
-    # The usage events come last, after the stream, one per call, in call order.
-    assert lines[-3:] == [
-        "== usage events (one per call; attempts have their own)",
+    # The usage events come last, after the stream and the fusion, one per call, in call order.
+    assert lines[-4:] == [
+        "== usage events (one per call; attempts have their own; a fusion's members are under its own)",
         "  chat: ok, 5 in / 2 out, 2 attempt(s)",
         "  mock/storyteller: ok, 9 in / 10 out, 1 attempt(s)",
+        "  fusion: ok, 256 in / 39 out, 4 attempt(s)",
     ]
     assert "Once upon a time, a request found its way home." in lines
+    # The fusion: the judge's (scripted) winner returned verbatim, every member answered.
+    assert "answer: 'The capital of France is Paris.' (candidate B, mock/analyst-b)" in lines
+    assert "scores: {'A': 7.0, 'B': 9.0, 'C': 1.0}; 4 calls; parse path: json" in lines
 
 
 def test_readme_python_quick_start_runs_and_prints_the_same_output_every_run(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ from typing import (
 )
 
 from . import _polyfuse
+from ._fusion import AsyncFusion, SyncFusion
 from ._types import LedgerStats, Response, StreamEvent, TargetHealth, UsageEvent, UsageSummary, _event_from_dict
 
 __all__ = ["Client", "SyncClient", "AsyncStream", "SyncStream", "ConfigArg", "Messages", "UsageCallback"]
@@ -240,11 +241,14 @@ class AsyncStream:
     ``Restart``, ``Final``). Leaving an ``async for`` early (``break``, an exception, cancellation)
     drops the Rust stream at once and closes its connection; so does ``aclose()``."""
 
-    __slots__ = ("_native", "_usage")
+    __slots__ = ("_native", "_usage", "_convert")
 
-    def __init__(self, native: _polyfuse._EventStream, usage: Optional[_UsageAdapter]) -> None:
+    def __init__(
+        self, native: _polyfuse._EventStream, usage: Optional[_UsageAdapter], convert: Callable[[Dict[str, Any]], Any] = _event_from_dict
+    ) -> None:
         self._native: Optional[_polyfuse._EventStream] = native
         self._usage = usage
+        self._convert = convert
 
     def __aiter__(self) -> "AsyncStream":
         return self
@@ -264,7 +268,7 @@ class AsyncStream:
         if d is None:
             self._native = None
             raise StopAsyncIteration
-        return _event_from_dict(d)
+        return self._convert(d)  # type: ignore[no-any-return]
 
     async def aclose(self) -> None:
         """Stops the stream now (cancelling the call if it has not finished)."""
@@ -284,10 +288,11 @@ class AsyncStream:
 class SyncStream:
     """A blocking iterator of stream events; ``close()`` (or leaving a ``with`` block) stops it."""
 
-    __slots__ = ("_native",)
+    __slots__ = ("_native", "_convert")
 
-    def __init__(self, native: _polyfuse._EventStream) -> None:
+    def __init__(self, native: _polyfuse._EventStream, convert: Callable[[Dict[str, Any]], Any] = _event_from_dict) -> None:
         self._native: Optional[_polyfuse._EventStream] = native
+        self._convert = convert
 
     def __iter__(self) -> "SyncStream":
         return self
@@ -305,7 +310,7 @@ class SyncStream:
         if d is None:
             self._native = None
             raise StopIteration
-        return _event_from_dict(d)
+        return self._convert(d)  # type: ignore[no-any-return]
 
     def close(self) -> None:
         """Stops the stream now (cancelling the call if it has not finished)."""
@@ -322,7 +327,7 @@ class SyncStream:
         self.close()
 
 
-class Client(_BaseClient):
+class Client(AsyncFusion, _BaseClient):
     """The async client.
 
     ``config``: None (built-in providers from environment keys, and ``mock``), a dict, or a path
@@ -383,7 +388,7 @@ class Client(_BaseClient):
         self.close()
 
 
-class SyncClient(_BaseClient):
+class SyncClient(SyncFusion, _BaseClient):
     """The blocking client: the same methods as :class:`Client`, for scripts. Calls release the
     GIL while they wait and stay responsive to Ctrl-C (which cancels the request)."""
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Literal, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Literal, Mapping, Optional, Union
 
 from . import _polyfuse as _native
+
+if TYPE_CHECKING:
+    from ._fusion_types import FusionResult
 
 UsageSource = Literal["reported", "estimated", "unknown", "none"]
 """Where a :class:`Usage`'s figures come from."""
@@ -194,10 +197,17 @@ class Response:
     the body's text when it is nested too deeply to be parsed as a tree."""
     reasoning: Optional[str] = None
     """The model's reasoning / thinking text, when the provider exposes it."""
+    fusion: Optional["FusionResult"] = None
+    """The whole fusion result, when the model was ``fusion/<name>``."""
 
     @classmethod
     def _from_dict(cls, d: Dict[str, Any]) -> "Response":
         message = d.get("message") or {}
+        fusion = d.get("fusion")
+        if fusion is not None:
+            from ._fusion_types import FusionResult
+
+            fusion = FusionResult._from_dict(fusion)
         return cls(
             id=d["id"],
             text=d.get("text", ""),
@@ -215,6 +225,7 @@ class Response:
             ttft_ms=d.get("ttft_ms"),
             raw=d.get("raw"),
             reasoning=d.get("reasoning"),
+            fusion=fusion,
         )
 
     def to_dict(self) -> Dict[str, Any]:
@@ -236,6 +247,8 @@ class Response:
                 d[k] = v
         if self.raw is not None:
             d["raw"] = copy.deepcopy(self.raw)
+        if self.fusion is not None:
+            d["fusion"] = self.fusion.to_dict()
         return d
 
     def to_openai(self) -> Dict[str, Any]:
@@ -261,7 +274,7 @@ class UsageEvent:
     latency_ms: float
     attempts: List[Attempt]
     tags: Dict[str, Any]
-    level: Literal["attempt", "call"] = "call"
+    level: Literal["attempt", "call", "fusion"] = "call"
     parent_id: Optional[str] = None
     route: Optional[str] = None
     error_kind: Optional[str] = None

@@ -46,6 +46,8 @@ struct Inner {
     aggregates: Aggregates,
     /// Spending limits, reserved before every attempt.
     budgets: Budgets,
+    /// The named fusions (`fusions.<name>`), called as `fusion/<name>`.
+    fusions: crate::fusion::Fusions,
     /// The durable usage ledger (`usage.ledger`), when on.
     ledger: Option<Ledger>,
 }
@@ -109,12 +111,18 @@ impl Client {
     /// Builds a client: one HTTP pool, the configured providers, every route's targets resolved
     /// (a target naming no configured provider is a config error here, not at call time), and
     /// the usage callbacks.
-    pub fn new(config: Config, on_usage: Vec<UsageCallback>) -> Result<Client> {
+    pub fn new(mut config: Config, on_usage: Vec<UsageCallback>) -> Result<Client> {
         let http = build_http_client(&config.policy)?;
         let providers = build_providers(&config, &http, &|v| std::env::var(v).ok())?;
         let catalogue = Catalogue::with_overrides(&config.pricing.models)?;
         let budgets = Budgets::new(&config.budgets, Arc::new(MemoryStore::default()))?;
+        let fusions = std::mem::take(&mut config.fusions);
         let router = Router::new(config.policy, providers, config.routes, catalogue)?;
+        let fusions = crate::fusion::Fusions::new(fusions, &|m| {
+            router
+                .plan(m, crate::routing::balance::Measure::Total)
+                .map(|_| ())
+        })?;
         let ledger = match &config.usage.ledger {
             Some(location) => Some(Ledger::open(
                 location,
@@ -134,6 +142,7 @@ impl Client {
                 unpriced: UnknownModels::new(),
                 aggregates: Aggregates::new(record::unix_ms()),
                 budgets,
+                fusions,
                 ledger,
             }),
         })
@@ -210,8 +219,23 @@ impl Client {
     }
 
     /// [`Client::complete`] as part of a larger operation (a fusion member or judge): its usage
-    /// events carry `ctx.parent_id`.
+    /// events carry `ctx.parent_id`. A `fusion/<name>` model runs that fusion.
     pub fn complete_in(
+        &self,
+        req: Request,
+        ctx: CallContext,
+    ) -> impl Future<Output = Result<Response>> + Send + 'static {
+        if crate::fusion::named(&req.model).is_some() {
+            let client = self.clone();
+            return futures_util::future::Either::Left(async move {
+                crate::fusion::complete_named(&client, req, ctx).await
+            });
+        }
+        futures_util::future::Either::Right(self.complete_call(req, ctx))
+    }
+
+    /// One call of the engine (never a fusion): what `complete_in` runs for a model or route.
+    pub(crate) fn complete_call(
         &self,
         req: Request,
         ctx: CallContext,
@@ -244,11 +268,43 @@ impl Client {
     }
 
     /// [`Client::stream`] as part of a larger operation: its usage events carry `ctx.parent_id`.
+    /// A `fusion/<name>` model streams that fusion's answer.
     pub fn stream_in(&self, req: Request, ctx: CallContext) -> EventStream {
+        if crate::fusion::named(&req.model).is_some() {
+            return crate::fusion::stream_named(self, req, ctx);
+        }
+        self.stream_call(req, ctx)
+    }
+
+    /// One streamed call of the engine (never a fusion).
+    pub(crate) fn stream_call(&self, req: Request, ctx: CallContext) -> EventStream {
         let call = CallRun::new(self.inner.clone(), req, true, ctx);
         Box::pin(futures_util::stream::unfold(call, |mut call| async move {
             call.next_durable().await.map(|ev| (ev, call))
         }))
+    }
+}
+
+/// What operations made of calls (fusions) need from the client.
+impl Client {
+    /// The named fusions of the config.
+    pub(crate) fn fusions(&self) -> &crate::fusion::Fusions {
+        &self.inner.fusions
+    }
+
+    /// Whether `model` names a configured provider's model or a route (a config error if not).
+    pub(crate) fn check_model(&self, model: &str) -> Result<()> {
+        self.inner
+            .router
+            .plan(model, crate::routing::balance::Measure::Total)
+            .map(|_| ())
+    }
+
+    /// Emits the usage event of an operation made of calls (a fusion's total).
+    pub(crate) fn emit_usage(&self, event: crate::usage::UsageEvent) {
+        if self.inner.usage.is_on() {
+            self.inner.usage.emit(event);
+        }
     }
 }
 

@@ -232,6 +232,7 @@ impl CallRecord {
             attempts: std::mem::take(&mut self.attempts),
             raw: c.raw,
             reasoning: c.reasoning,
+            fusion: None,
         }
     }
 

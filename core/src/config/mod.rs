@@ -454,6 +454,10 @@ pub struct Config {
     /// attempt (see `usage::budget`).
     #[serde(default)]
     pub budgets: Vec<crate::usage::BudgetConfig>,
+    /// Named fusions, called as `fusion/<name>` wherever a model is: `{ pool, judge, mode, ... }`
+    /// with the options of `fuse` (see `fusion::FusionSpec`).
+    #[serde(default)]
+    pub fusions: BTreeMap<String, crate::fusion::FusionSpec>,
 }
 
 /// The `pricing` section: `models."<provider/model>" = { input, output, cached_input,
@@ -505,6 +509,7 @@ impl Default for Config {
             usage: UsageConfig::default(),
             pricing: PricingConfig::default(),
             budgets: Vec::new(),
+            fusions: BTreeMap::new(),
         }
     }
 }
@@ -638,6 +643,9 @@ impl Config {
                     )));
                 }
             }
+        }
+        for (name, spec) in &self.fusions {
+            crate::fusion::check_named(name, spec)?;
         }
         if self.policy.max_attempts_per_target == 0 {
             return Err(Error::config(

@@ -114,6 +114,9 @@ pub struct Response {
     /// The provider's raw body (non-streaming calls with `include_raw`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raw: Option<Value>,
+    /// The whole fusion result, when the model was `fusion/<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<Box<crate::fusion::FusionResult>>,
 }
 
 impl Response {

@@ -38,6 +38,9 @@ pub enum Level {
     Attempt,
     /// One logical `complete` / `stream` call, all its attempts summed.
     Call,
+    /// One fusion: its members' and judges' calls summed (its attempts are those calls, with
+    /// their outcomes); those calls' events carry its id as `parent_id`.
+    Fusion,
 }
 
 /// One usage event: emitted for every attempt when it ends, then once for the logical call,
