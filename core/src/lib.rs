@@ -18,6 +18,8 @@
 pub mod call;
 pub mod config;
 pub mod fusion;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod providers;
 mod redact;
 mod routing;
