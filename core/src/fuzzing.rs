@@ -205,8 +205,11 @@ pub fn config(data: &[u8]) {
     }
 }
 
+/// A fuzz target: arbitrary bytes in, nothing out.
+pub type Target = fn(&[u8]);
+
 /// Every target, by name (for the smoke test and the fuzz crate's runner).
-pub const TARGETS: [(&str, fn(&[u8])); 5] = [
+pub const TARGETS: [(&str, Target); 5] = [
     ("sse", sse),
     ("stream", stream),
     ("response", response),
