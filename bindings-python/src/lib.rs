@@ -5,6 +5,7 @@
 mod client;
 mod convert;
 mod error;
+mod openai;
 mod runtime;
 mod stream;
 mod usage;
@@ -57,6 +58,12 @@ fn _report_unraisable(py: Python<'_>, exc: &Bound<'_, PyAny>, obj: Option<&Bound
 fn _polyfuse(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyClient>()?;
     m.add_class::<stream::PyEventStream>()?;
+    m.add_class::<openai::PyOpenAICall>()?;
+    m.add_function(wrap_pyfunction!(openai::_openai_call, m)?)?;
+    m.add_function(wrap_pyfunction!(openai::_openai_complete, m)?)?;
+    m.add_function(wrap_pyfunction!(openai::_openai_complete_blocking, m)?)?;
+    m.add_function(wrap_pyfunction!(openai::_openai_stream, m)?)?;
+    m.add_function(wrap_pyfunction!(openai::_openai_stream_blocking, m)?)?;
     m.add_function(wrap_pyfunction!(response_to_openai, m)?)?;
     m.add_function(wrap_pyfunction!(parse_tool_arguments, m)?)?;
     m.add_function(wrap_pyfunction!(_report_unraisable, m)?)?;

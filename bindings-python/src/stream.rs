@@ -1,18 +1,19 @@
-//! Streams: `_EventStream` holds a core `EventStream` and hands out one event per `next()` (async)
-//! or `next_blocking()` call, as a dict (`{"type": "text_delta", ...}`), `None` at the end.
+//! Streams: `_EventStream` holds a core `EventStream` (or a `ValueStream` of another SDK's shapes:
+//! the OpenAI drop-in's chunks) and hands out one item per `next()` (async) or `next_blocking()`
+//! call, as a dict (`{"type": "text_delta", ...}`), `None` at the end.
 //! Dropping it (or `close()`) drops the core stream at once, which closes the HTTP connection and
 //! records the call as cancelled if it had not finished.
 use std::sync::Arc;
 
 use futures_util::StreamExt;
-use polyfuse_core::{Error, EventStream};
+use polyfuse_core::{Error, EventStream, ValueStream};
 use pyo3::prelude::*;
 use serde_json::Value;
 use tokio::sync::Mutex;
 
 use crate::{convert, runtime};
 
-type Shared = Arc<Mutex<Option<EventStream>>>;
+type Shared = Arc<Mutex<Option<ValueStream>>>;
 
 #[pyclass(frozen, name = "_EventStream", module = "polyfuse._polyfuse")]
 pub struct PyEventStream {
@@ -21,6 +22,20 @@ pub struct PyEventStream {
 
 impl PyEventStream {
     pub fn new(stream: EventStream) -> Self {
+        PyEventStream::of_values(Box::pin(stream.map(|item| {
+            item.and_then(|event| {
+                serde_json::to_value(&event).map_err(|e| {
+                    Error::new(
+                        polyfuse_core::ErrorKind::InvalidResponse,
+                        format!("cannot convert a stream event: {e}"),
+                    )
+                })
+            })
+        })))
+    }
+
+    /// A stream whose items are already JSON values.
+    pub fn of_values(stream: ValueStream) -> Self {
         PyEventStream {
             inner: Arc::new(Mutex::new(Some(stream))),
         }
@@ -33,12 +48,7 @@ async fn next_event(inner: Shared) -> Result<Option<Value>, Error> {
         return Ok(None);
     };
     match stream.next().await {
-        Some(Ok(event)) => serde_json::to_value(&event).map(Some).map_err(|e| {
-            Error::new(
-                polyfuse_core::ErrorKind::InvalidResponse,
-                format!("cannot convert a stream event: {e}"),
-            )
-        }),
+        Some(Ok(value)) => Ok(Some(value)),
         Some(Err(e)) => {
             *guard = None;
             Err(e)

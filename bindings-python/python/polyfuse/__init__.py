@@ -23,6 +23,7 @@ import os as _os
 
 from . import _polyfuse
 from ._client import AsyncStream, Client, ConfigArg, Messages, SyncClient, SyncStream, UsageCallback
+from ._openai import AsyncChatCompletionStream, ChatCompletion, ChatCompletionChunk, ChatCompletionStream
 from ._types import (
     Attempt,
     Final,
@@ -80,6 +81,10 @@ __all__ = [
     "ToolCallDelta",
     "Restart",
     "Final",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatCompletionStream",
+    "AsyncChatCompletionStream",
     "PolyfuseError",
     "RateLimitError",
     "OverloadedError",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import inspect
 import os
 import threading
@@ -28,6 +29,7 @@ from typing import (
 )
 
 from . import _polyfuse
+from ._openai import AsyncChat, Chat
 from ._types import Response, StreamEvent, TargetHealth, UsageEvent, _event_from_dict
 
 __all__ = ["Client", "SyncClient", "AsyncStream", "SyncStream", "ConfigArg", "Messages", "UsageCallback"]
@@ -328,6 +330,12 @@ class Client(_BaseClient):
         self._check_process()
         return AsyncStream(self._native.stream(model, messages, params or None), self._usage)
 
+    @functools.cached_property
+    def chat(self) -> AsyncChat:
+        """The OpenAI-shaped drop-in: ``await client.chat.completions.create(model=...,
+        messages=...)`` returns objects shaped like openai-python's (see ``polyfuse._openai``)."""
+        return AsyncChat(self)
+
     async def aflush_usage(self) -> None:
         """Waits until every usage event of the calls made so far was delivered to the callbacks
         (``async def`` callbacks included)."""
@@ -370,6 +378,12 @@ class SyncClient(_BaseClient):
         """A streamed completion: ``for event in client.stream(...)``."""
         self._check_process()
         return SyncStream(self._native.stream(model, messages, params or None))
+
+    @functools.cached_property
+    def chat(self) -> Chat:
+        """The OpenAI-shaped drop-in: ``client.chat.completions.create(model=..., messages=...)``
+        (blocking), shaped like openai-python's ``OpenAI`` client."""
+        return Chat(self)
 
     def __enter__(self) -> "SyncClient":
         return self
