@@ -270,7 +270,8 @@ export declare class Client {
   health(): Array<TargetHealth>
   /**
    * One non-streaming call. Rejects with a `PolyfuseError` (kind `cancelled` when `signal`
-   * aborts it; an already-aborted signal rejects at once without sending anything).
+   * aborts it; an already-aborted signal rejects at once without sending anything, and the
+   * call's usage event says cancelled).
    */
   complete(options: CallOptions): Promise<Response>
   /**
@@ -279,6 +280,14 @@ export declare class Client {
    * `signal` aborts it with a `cancelled` error.
    */
   stream(options: CallOptions): ChatStream
+  /**
+   * Usage totals of this client since it was built (or last reset): calls, errors by kind,
+   * tokens by kind, cost, retries, fallbacks, hedges, latency and TTFT p50 / p95 / p99,
+   * overall and by model, provider, route and tag. `reset: true` starts them again.
+   */
+  usage(reset?: boolean | undefined | null): UsageSummary
+  /** Usage event delivery counters (`emitted`, `delivered`, `dropped`, `pending`). */
+  deliveryStats(): DeliveryStats
   /**
    * Resolves once every usage event of the calls finished so far has been passed to
    * `onUsage` (it waits off the JS thread).
@@ -318,6 +327,23 @@ export interface Attempt {
   latencyMs: number
   ttftMs?: number
   usage: Usage
+}
+
+/** Usage event delivery counters. */
+export interface DeliveryStats {
+  emitted: number
+  delivered: number
+  /** Dropped because the queue was full (or the client closed). */
+  dropped: number
+  pending: number
+}
+
+/** Latency percentiles in milliseconds, over `count` samples. */
+export interface Percentiles {
+  p50: number
+  p95: number
+  p99: number
+  count: number
 }
 
 /** The properties of a `PolyfuseError` besides `message`. */
@@ -458,4 +484,41 @@ export interface UsageEvent {
   attempts: Array<Attempt>
   /** The call's `tags`. */
   tags: Record<string, unknown>
+}
+
+/**
+ * `client.usage()`: totals since `sinceMs` (Unix ms), overall and by model (the one that
+ * answered), provider, route and tag (`key=value`).
+ */
+export interface UsageSummary {
+  sinceMs: number
+  total: UsageTotals
+  byModel: Record<string, UsageTotals>
+  byProvider: Record<string, UsageTotals>
+  byRoute: Record<string, UsageTotals>
+  byTag: Record<string, UsageTotals>
+}
+
+/** The running totals of one group of calls. */
+export interface UsageTotals {
+  calls: number
+  ok: number
+  errors: number
+  cancelled: number
+  /** Errors by kind (`rate_limited`, ...). */
+  errorsByKind: Record<string, number>
+  inputTokens: number
+  outputTokens: number
+  cachedInputTokens: number
+  cacheWriteTokens: number
+  reasoningTokens: number
+  /** Over the calls whose cost is known. */
+  costUsd: number
+  /** Calls whose cost is unknown. */
+  unpricedCalls: number
+  retries: number
+  fallbacks: number
+  hedges: number
+  latencyMs: Percentiles
+  ttftMs: Percentiles
 }

@@ -20,8 +20,27 @@ MODEL = f"bench;words={WORDS}"
 EXPECT = " ".join(f"w{i}" for i in range(1, WORDS + 1))
 
 CLIENTS: Dict[str, List[str]] = {
-    "python": ["polyfuse", "polyfuse-plain", "polyfuse-route", "openai", "litellm", "litellm-router", "httpx"],
-    "node": ["polyfuse", "polyfuse-plain", "polyfuse-route", "openai", "ai-sdk", "undici"],
+    "python": [
+        "polyfuse",
+        "polyfuse-plain",
+        "polyfuse-route",
+        "polyfuse-slowcb",
+        "polyfuse-slowcb-async",
+        "openai",
+        "litellm",
+        "litellm-router",
+        "httpx",
+    ],
+    "node": [
+        "polyfuse",
+        "polyfuse-plain",
+        "polyfuse-route",
+        "polyfuse-slowcb",
+        "polyfuse-slowcb-async",
+        "openai",
+        "ai-sdk",
+        "undici",
+    ],
     "rust": ["floor"],
 }
 
@@ -29,6 +48,8 @@ LABELS = {
     "polyfuse": "polyfuse complete()/stream(), default policy",
     "polyfuse-plain": "polyfuse complete(), complete_via_stream = false",
     "polyfuse-route": "polyfuse via a route with an unused fallback",
+    "polyfuse-slowcb": "polyfuse with a 100 ms sync usage callback",
+    "polyfuse-slowcb-async": "polyfuse with a 100 ms async usage callback",
     "openai": "official openai SDK",
     "litellm": "LiteLLM acompletion",
     "litellm-router": "LiteLLM Router with an unused fallback",

@@ -45,7 +45,11 @@ class Timing {
   }
 }
 
-function polyfuse(base, { policy, route = false } = {}) {
+// A usage callback that takes 100 ms: sync (blocks the JS thread: Atomics.wait) or async.
+const SLOW_SYNC = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100)
+const SLOW_ASYNC = () => new Promise((r) => setTimeout(r, 100))
+
+function polyfuse(base, { policy, route = false, onUsage } = {}) {
   const { Client } = createRequire(import.meta.url)(ROOT)
   const config = (extra) => ({
     env_providers: false,
@@ -56,7 +60,7 @@ function polyfuse(base, { policy, route = false } = {}) {
     ...(policy ? { policy } : {}),
     ...extra,
   })
-  const plain = new Client({ config: config({}) })
+  const plain = new Client({ config: config({}), ...(onUsage ? { onUsage } : {}) })
   const routed = new Map() // model -> Client with route "bench" = [model, fallback]
   const target = (model) => {
     if (!route) return [plain, `mockhttp/${model}`]
@@ -86,7 +90,7 @@ function polyfuse(base, { policy, route = false } = {}) {
       return t.done()
     }
   }
-  if (!route && !policy) {
+  if (!route && !policy && !onUsage) {
     /** The floor of a fusion: 3 members at once, then a judge over their answers. */
     ops.fanout3_judge = async (job) => {
       const answers = await Promise.all(
@@ -196,6 +200,8 @@ const CLIENTS = {
   polyfuse: (base) => polyfuse(base),
   'polyfuse-plain': (base) => polyfuse(base, { policy: { complete_via_stream: false } }),
   'polyfuse-route': (base) => polyfuse(base, { route: true }),
+  'polyfuse-slowcb': (base) => polyfuse(base, { onUsage: SLOW_SYNC }),
+  'polyfuse-slowcb-async': (base) => polyfuse(base, { onUsage: SLOW_ASYNC }),
   openai,
   'ai-sdk': aiSdk,
   undici,

@@ -69,7 +69,17 @@ class _Timing:
 # --- polyfuse -------------------------------------------------------------------------------
 
 
-def _polyfuse(base: str, policy: Optional[Dict[str, Any]] = None, route: bool = False) -> Contender:
+def _slow_sync(ev: Any) -> None:
+    time.sleep(0.1)
+
+
+async def _slow_async(ev: Any) -> None:
+    await asyncio.sleep(0.1)
+
+
+def _polyfuse(
+    base: str, policy: Optional[Dict[str, Any]] = None, route: bool = False, on_usage: Any = None
+) -> Contender:
     import polyfuse
 
     def config(extra: Dict[str, Any]) -> Dict[str, Any]:
@@ -85,7 +95,7 @@ def _polyfuse(base: str, policy: Optional[Dict[str, Any]] = None, route: bool = 
             doc["policy"] = policy
         return doc
 
-    plain = polyfuse.Client(config({}))
+    plain = polyfuse.Client(config({}), on_usage=on_usage)
     routed: Dict[str, Any] = {}  # model -> Client with route "bench" = [model, fallback]
 
     def target(model: str) -> tuple:
@@ -122,7 +132,7 @@ def _polyfuse(base: str, policy: Optional[Dict[str, Any]] = None, route: bool = 
     ops: Dict[str, Op] = {"complete": complete}
     if not policy:  # the policy variant only changes how complete() talks to the provider
         ops["stream"] = stream
-    if not route and not policy:
+    if not route and not policy and on_usage is None:
         ops["fanout3_judge"] = fanout3_judge
     def close() -> None:
         for client in (plain, *routed.values()):
@@ -258,6 +268,10 @@ CLIENTS: Dict[str, Callable[[str], Contender]] = {
     "polyfuse": lambda base: _polyfuse(base),
     "polyfuse-plain": lambda base: _polyfuse(base, policy={"complete_via_stream": False}),
     "polyfuse-route": lambda base: _polyfuse(base, route=True),
+    # A usage callback that takes 100 ms (sync: time.sleep, async: asyncio.sleep): calls must not
+    # slow down (the callbacks run off the request's path, the sync one on polyfuse's usage thread).
+    "polyfuse-slowcb": lambda base: _polyfuse(base, on_usage=_slow_sync),
+    "polyfuse-slowcb-async": lambda base: _polyfuse(base, on_usage=_slow_async),
     "openai": _openai,
     "litellm": _litellm,
     "litellm-router": _litellm_router,

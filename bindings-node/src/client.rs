@@ -63,7 +63,8 @@ impl Client {
     }
 
     /// One non-streaming call. Rejects with a `PolyfuseError` (kind `cancelled` when `signal`
-    /// aborts it; an already-aborted signal rejects at once without sending anything).
+    /// aborts it; an already-aborted signal rejects at once without sending anything, and the
+    /// call's usage event says cancelled).
     #[napi(
         catch_unwind,
         ts_args_type = "options: CallOptions",
@@ -78,21 +79,28 @@ impl Client {
         let client = self.inner.clone();
         let args = options::call_object(env, "complete", options, second)
             .and_then(|o| convert::call_args(env, o));
-        // The signal stays on the JS thread; the future gets the request and a watch receiver.
-        let (request, aborted, cancelled) = match args {
+        // The signal stays on the JS thread; the future gets the call and a watch receiver. The
+        // core call starts here, so a call aborted at once still has its (cancelled) usage event.
+        let (call, model, aborted, cancelled) = match args {
             Ok(a) => {
                 let aborted = a.signal.as_ref().is_some_and(|s| s.aborted);
-                (Ok(a.request), aborted, cancel_watch(a.signal.as_ref()))
+                let model = a.request.model.clone();
+                let cancelled = if aborted {
+                    None
+                } else {
+                    cancel_watch(a.signal.as_ref())
+                };
+                (Ok(client.complete(a.request)), model, aborted, cancelled)
             }
-            Err(e) => (Err(e), false, None),
+            Err(e) => (Err(e), String::new(), false, None),
         };
         let fut = async move {
-            let request = request?;
-            let model = request.model.clone();
+            let call = call?;
             if aborted {
+                drop(call);
                 return Err(error::cancelled(&model));
             }
-            let call = AssertUnwindSafe(client.complete(request)).catch_unwind();
+            let call = AssertUnwindSafe(call).catch_unwind();
             let result = match cancelled {
                 Some(rx) => tokio::select! {
                     r = call => r,
@@ -125,14 +133,32 @@ impl Client {
         match args {
             Ok(args) => {
                 let model = args.request.model.clone();
+                // The call exists from here (an aborted one is dropped at once: its usage event
+                // says cancelled).
+                let stream = self.inner.stream(args.request);
                 if args.signal.as_ref().is_some_and(|s| s.aborted) {
+                    drop(stream);
                     return ChatStream::failed(error::cancelled(&model));
                 }
                 let signal = args.signal.map(|s| s.signal);
-                ChatStream::new(self.inner.stream(args.request), model, signal)
+                ChatStream::new(stream, model, signal)
             }
             Err(e) => ChatStream::failed(e),
         }
+    }
+
+    /// Usage totals of this client since it was built (or last reset): calls, errors by kind,
+    /// tokens by kind, cost, retries, fallbacks, hedges, latency and TTFT p50 / p95 / p99,
+    /// overall and by model, provider, route and tag. `reset: true` starts them again.
+    #[napi]
+    pub fn usage(&self, reset: Option<bool>) -> crate::summary::UsageSummary {
+        crate::summary::summary_to_js(&self.inner.usage(reset.unwrap_or(false)))
+    }
+
+    /// Usage event delivery counters (`emitted`, `delivered`, `dropped`, `pending`).
+    #[napi]
+    pub fn delivery_stats(&self) -> crate::summary::DeliveryStats {
+        crate::summary::delivery_to_js(self.inner.delivery_stats())
     }
 
     /// Resolves once every usage event of the calls finished so far has been passed to

@@ -15,11 +15,13 @@ mod convert;
 mod error;
 mod options;
 mod stream;
+mod summary;
 mod usage;
 
 pub use client::Client;
 pub use convert::{Attempt, Response, StreamEvent, TargetHealth, ToolCall, Usage, UsageEvent};
 pub use stream::ChatStream;
+pub use summary::{DeliveryStats, Percentiles, UsageSummary, UsageTotals};
 
 use napi::bindgen_prelude::*;
 use napi_derive::napi;

@@ -39,14 +39,56 @@ fn response_to_py(value: Value) -> PyResult<Py<PyAny>> {
     Python::attach(|py| Ok(convert::to_py(py, &value)?.unbind()))
 }
 
-async fn complete_value(client: Client, req: Request) -> Result<Value, polyfuse_core::Error> {
-    let response = client.complete(req).await?;
-    serde_json::to_value(&response).map_err(|e| {
-        polyfuse_core::Error::new(
-            polyfuse_core::ErrorKind::InvalidResponse,
-            format!("cannot convert the response: {e}"),
-        )
-    })
+/// The call, started now (the core creates its record at once), answered as a JSON value.
+fn complete_value(
+    client: &Client,
+    req: Request,
+) -> impl std::future::Future<Output = Result<Value, polyfuse_core::Error>> + Send + 'static {
+    let call = client.complete(req);
+    async move {
+        let response = call.await?;
+        serde_json::to_value(&response).map_err(|e| {
+            polyfuse_core::Error::new(
+                polyfuse_core::ErrorKind::InvalidResponse,
+                format!("cannot convert the response: {e}"),
+            )
+        })
+    }
+}
+
+type CallFuture = futures_util::future::BoxFuture<'static, Result<Value, polyfuse_core::Error>>;
+
+/// A started call: dropping it unawaited cancels it (its usage event says so).
+#[pyclass(frozen, name = "_Call", module = "polyfuse._polyfuse")]
+pub struct PyCall {
+    future: std::sync::Mutex<Option<CallFuture>>,
+}
+
+impl PyCall {
+    fn new(
+        future: impl std::future::Future<Output = Result<Value, polyfuse_core::Error>> + Send + 'static,
+    ) -> Self {
+        PyCall {
+            future: std::sync::Mutex::new(Some(Box::pin(future))),
+        }
+    }
+}
+
+#[pymethods]
+impl PyCall {
+    /// The call's Response as a dict (once: a second await raises).
+    async fn result(&self) -> PyResult<Py<PyAny>> {
+        let future = self
+            .future
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or_else(|| {
+                pyo3::exceptions::PyRuntimeError::new_err("polyfuse: this call was already awaited")
+            })?;
+        let value = runtime::run(future).await?;
+        response_to_py(value)
+    }
 }
 
 #[pymethods]
@@ -84,23 +126,17 @@ impl PyClient {
         self.client.provider_names()
     }
 
-    /// One completion; returns the Response as a dict.
+    /// Starts a completion: the call exists (and is accounted for, even if it is never
+    /// awaited) from now; `await call.result()` gives the Response as a dict.
     #[pyo3(signature = (model, messages, params=None))]
-    async fn complete(
+    fn start_complete(
         &self,
-        model: String,
-        messages: Py<PyAny>,
-        params: Option<Py<PyAny>>,
-    ) -> PyResult<Py<PyAny>> {
-        let req = Python::attach(|py| {
-            request(
-                &model,
-                messages.bind(py),
-                params.as_ref().map(|p| p.bind(py)),
-            )
-        })?;
-        let value = runtime::run(complete_value(self.client.clone(), req)).await?;
-        response_to_py(value)
+        model: &str,
+        messages: &Bound<'_, PyAny>,
+        params: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyCall> {
+        let req = request(model, messages, params)?;
+        Ok(PyCall::new(complete_value(&self.client, req)))
     }
 
     /// As `complete`, blocking (GIL released, interruptible with Ctrl-C).
@@ -113,7 +149,7 @@ impl PyClient {
         params: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let req = request(model, messages, params)?;
-        let value = runtime::block_on(py, complete_value(self.client.clone(), req))?;
+        let value = runtime::block_on(py, complete_value(&self.client, req))?;
         response_to_py(value)
     }
 
@@ -133,6 +169,29 @@ impl PyClient {
     /// `consecutive_failures`, `retry_in_ms`), sorted by target.
     fn health(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         let value = serde_json::to_value(self.client.health())
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        Ok(convert::to_py(py, &value)?.unbind())
+    }
+
+    /// The usage totals (`Client::usage`) as a dict; `reset` starts them again.
+    #[pyo3(signature = (reset=false))]
+    fn usage(&self, py: Python<'_>, reset: bool) -> PyResult<Py<PyAny>> {
+        let value = serde_json::to_value(self.client.usage(reset))
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        Ok(convert::to_py(py, &value)?.unbind())
+    }
+
+    /// The usage delivery counters as a dict (emitted, delivered, dropped, pending).
+    fn delivery_stats(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let value = serde_json::to_value(self.client.delivery_stats())
+            .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
+        Ok(convert::to_py(py, &value)?.unbind())
+    }
+
+    /// The ledger's counters as a dict (`written`, `failed`, `dropped`, `pending`); zeros with the
+    /// ledger off.
+    fn ledger_stats(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        let value = serde_json::to_value(self.client.ledger_stats())
             .map_err(|e| pyo3::exceptions::PyRuntimeError::new_err(e.to_string()))?;
         Ok(convert::to_py(py, &value)?.unbind())
     }

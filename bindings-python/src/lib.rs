@@ -5,6 +5,7 @@
 mod client;
 mod convert;
 mod error;
+mod ledger;
 mod openai;
 mod runtime;
 mod stream;
@@ -57,6 +58,7 @@ fn _report_unraisable(py: Python<'_>, exc: &Bound<'_, PyAny>, obj: Option<&Bound
 #[pymodule]
 fn _polyfuse(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyClient>()?;
+    m.add_class::<client::PyCall>()?;
     m.add_class::<stream::PyEventStream>()?;
     m.add_class::<openai::PyOpenAICall>()?;
     m.add_function(wrap_pyfunction!(openai::_openai_call, m)?)?;
@@ -69,6 +71,8 @@ fn _polyfuse(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_report_unraisable, m)?)?;
     m.add_function(wrap_pyfunction!(_error_classes, m)?)?;
     m.add_function(wrap_pyfunction!(usage::_drain_usage_at_exit, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger::ledger_query, m)?)?;
+    m.add_function(wrap_pyfunction!(ledger::write_report, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_shutdown, m)?)?;
     m.add_function(wrap_pyfunction!(runtime::_after_fork_child, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -63,16 +63,22 @@ pub fn callback(callback: Py<PyAny>) -> UsageCallback {
     })
 }
 
-/// The `atexit` part of usage: delivers what every client (even one already dropped) has queued,
-/// for at most the largest `usage.exit_flush_ms` (Ctrl-C ends the wait), with the GIL released
-/// between signal checks. Returns the core's report of what was not delivered, if anything.
+/// The `atexit` part of usage: writes what every client's ledger still has queued, then delivers
+/// what every client (even one already dropped) has queued for the callbacks, each for at most
+/// the largest `usage.exit_flush_ms` (Ctrl-C ends the wait), with the GIL released between
+/// signal checks. Returns the core's report of what was not written or delivered, if anything.
 #[pyfunction]
 pub fn _drain_usage_at_exit(py: Python<'_>) -> Option<String> {
+    let interrupted = || Python::attach(|py| py.check_signals().is_err());
+    let ledgers = py
+        .detach(|| polyfuse_core::usage::ledger::flush_at_exit(interrupted))
+        .exit_report();
     if polyfuse_core::usage::pending_in_process() == 0 {
-        return None;
+        return ledgers;
     }
-    let (stats, bound) = py.detach(|| {
-        polyfuse_core::usage::drain_at_exit(|| Python::attach(|py| py.check_signals().is_err()))
-    });
-    stats.exit_report(bound)
+    let (stats, bound) = py.detach(|| polyfuse_core::usage::drain_at_exit(interrupted));
+    match (ledgers, stats.exit_report(bound)) {
+        (Some(a), Some(b)) => Some(format!("{a}\n{b}")),
+        (a, b) => a.or(b),
+    }
 }

@@ -11,7 +11,8 @@
 //!   failover, the call record);
 //! - `routing`: the targets of a call and the walk over them (plan, run, retry, breaker, balance);
 //! - [`providers`]: the provider abstraction, the shared HTTP and SSE plumbing, one file per wire format;
-//! - [`usage`]: normalized token counts, usage events and their delivery to callbacks.
+//! - [`usage`]: normalized token counts, usage events, their delivery to callbacks, the durable
+//!   ledger ([`query_ledger`]) and the HTML report drawn from it ([`write_report`]).
 pub mod call;
 pub mod config;
 pub mod providers;
@@ -28,6 +29,8 @@ pub use types::message::{Content, ContentPart, FunctionCall, Message, Role, Tool
 pub use types::request::{Params, Request};
 pub use types::response::{Attempt, FinishReason, Outcome, Response};
 pub use types::stream::{started, EventStream, StreamEvent, ValueStream};
+pub use usage::ledger::{query as query_ledger, LedgerFilter, LedgerLocation, LedgerStats};
+pub use usage::report::{write_report, ReportSummary};
 /// The shapes of other SDKs that polyfuse reads and produces: OpenAI Chat Completions (the
 /// drop-ins) and the Vercel AI SDK's language-model specification (its provider).
 pub use types::{ai_sdk, openai};

@@ -440,7 +440,13 @@ const CASES: &[Case] = &[
 fn fixtures_dir() -> PathBuf {
     let dir = match std::env::var("POLYFUSE_FIXTURES") {
         Ok(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/providers"),
+        // The manifest dir at run time (cargo sets it), not the one compiled in: a target dir
+        // shared between clones must not point the tests at another clone's fixtures.
+        _ => PathBuf::from(
+            std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+        )
+        .join("../tests/fixtures/providers"),
     };
     assert!(
         dir.join("FILES.txt").is_file(),
@@ -728,6 +734,7 @@ impl P {
             headers: Default::default(),
             query: Default::default(),
             max_tokens_field,
+            limits: Default::default(),
         };
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::new();

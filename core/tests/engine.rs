@@ -454,3 +454,39 @@ async fn keep_alives_do_not_count_as_a_first_token_but_keep_a_stream_alive() {
     assert!(err.message.contains("stalled"), "{}", err.message);
     let _ = s;
 }
+
+#[tokio::test]
+async fn a_call_dropped_before_its_first_poll_is_accounted_as_cancelled() {
+    let server = polyfuse_mock_server::start().await.unwrap();
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = events.clone();
+    let cb: polyfuse_core::UsageCallback =
+        std::sync::Arc::new(move |batch: &[std::sync::Arc<polyfuse_core::UsageEvent>]| {
+            sink.lock().unwrap().extend(batch.iter().cloned());
+        });
+    let config = Config::from_value(json!({
+        "env_providers": false,
+        "providers": {"p": {"format": "openai", "base_url": server.base_url(), "api_key": "k"}},
+    }))
+    .unwrap();
+    let c = Client::new(config, vec![cb]).unwrap();
+    let never_polled = c.complete(req("p/m"));
+    drop(never_polled);
+    let stream = c.stream(req("p/m"));
+    drop(stream);
+    c.flush_usage(None);
+    let events = events.lock().unwrap();
+    let outcomes: Vec<_> = events
+        .iter()
+        .map(|e| (e.level, e.outcome, e.streamed))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (polyfuse_core::Level::Call, Outcome::Cancelled, false),
+            (polyfuse_core::Level::Call, Outcome::Cancelled, true)
+        ]
+    );
+    assert!(events[0].attempts.is_empty());
+    assert_eq!(server.stats().requests, 0, "nothing was sent");
+}

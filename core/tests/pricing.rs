@@ -25,7 +25,13 @@ const KEY: &str = "test-key-pricing-5b1e";
 fn fixture(rel: &str) -> Vec<u8> {
     let dir = match std::env::var("POLYFUSE_FIXTURES") {
         Ok(d) if !d.is_empty() => PathBuf::from(d),
-        _ => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/providers"),
+        // The manifest dir at run time (cargo sets it), not the one compiled in: a target dir
+        // shared between clones must not point the tests at another clone's fixtures.
+        _ => PathBuf::from(
+            std::env::var("CARGO_MANIFEST_DIR")
+                .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string()),
+        )
+        .join("../tests/fixtures/providers"),
     };
     let p = dir.join(rel);
     std::fs::read(&p)

@@ -100,4 +100,70 @@ describe('usage delivery', () => {
     assert.ok(took < 15_000, `${took} ms`)
     assert.match(run.stderr, /usage events were not delivered at exit \(the 0\.5 s bound/)
   })
+
+  test('1,000 concurrent mixed calls: events are exactly the attempts plus the calls', async () => {
+    const all = []
+    const config = {
+      ...mockConfig(server),
+      policy: { backoff_initial_ms: 10, backoff_max_ms: 20, breaker: { enabled: false } },
+      routes: {
+        fallback: { targets: ['mockhttp/down;status=500', 'mockhttp/backup;words=3'] },
+        dead: { targets: ['mockhttp/a;error=invalid_api_key', 'mockhttp/b;status=400'] },
+      },
+    }
+    const client = new Client({ config, onUsage: (e) => all.push(e) })
+    const n = 1000
+    const outcomes = { ok: 0, error: 0, cancelled: 0 }
+    await Promise.all(
+      Array.from({ length: n }, async (_, i) => {
+        const kind = i % 10
+        try {
+          if (kind <= 2) await client.complete({ model: 'mockhttp/ok;words=2', prompt: `call ${i}` })
+          else if (kind === 3)
+            await client.complete({ model: `mockhttp/flaky;status=503;fail_times=1;key=node-retry-${i}`, prompt: 'x', tags: { kind: 'retry' } })
+          else if (kind === 4) await client.complete({ model: 'fallback', prompt: 'x' })
+          else if (kind === 5) await client.complete({ model: 'dead', prompt: 'x' })
+          else if (kind === 6) for await (const _ of client.stream({ model: 'mockhttp/s;words=4', prompt: 'x' }));
+          else if (kind === 7) for await (const _ of client.stream({ model: 'mockhttp/s;words=40;chunk_delay_ms=5', prompt: 'x' })) break
+          else if (kind === 8) {
+            const c = new AbortController()
+            const p = client.complete({ model: 'mockhttp/slow;latency_ms=2000', prompt: 'x', signal: c.signal })
+            c.abort() // right after the call
+            await p
+          } else {
+            const c = new AbortController()
+            c.abort() // already aborted: nothing is sent
+            await client.complete({ model: 'mockhttp/never', prompt: 'x', signal: c.signal })
+          }
+          outcomes.ok++
+        } catch (e) {
+          outcomes[e.kind === 'cancelled' ? 'cancelled' : 'error']++
+        }
+      }),
+    )
+    await client.flushUsage()
+    assert.deepEqual(outcomes, { ok: 700, error: 100, cancelled: 200 })
+    const calls = all.filter((e) => e.level === 'call')
+    const attempts = all.filter((e) => e.level === 'attempt')
+    assert.equal(calls.length, n)
+    assert.equal(new Set(calls.map((e) => e.requestId)).size, n)
+    assert.equal(new Set(attempts.map((e) => e.requestId)).size, attempts.length)
+    const byCall = new Map()
+    for (const a of attempts) byCall.set(a.parentId, (byCall.get(a.parentId) || 0) + 1)
+    for (const c of calls) assert.equal(byCall.get(c.requestId) || 0, c.attempts.length, c.requestId)
+    const count = (o) => calls.filter((c) => c.outcome === o).length
+    assert.deepEqual([count('ok'), count('error'), count('cancelled')], [600, 100, 300])
+    const retried = calls.filter((c) => c.tags.kind === 'retry')
+    assert.ok(retried.every((c) => c.attempts.map((a) => a.outcome).join() === 'error,ok'))
+    const never = calls.filter((c) => c.model === 'mockhttp/never')
+    assert.equal(never.length, 100)
+    assert.ok(never.every((c) => c.attempts.length === 0))
+    assert.equal((await server.stats()).by_key.never, undefined, 'nothing was sent for them')
+    const u = client.usage()
+    assert.equal(u.total.calls, n)
+    assert.equal(u.total.errors, 100)
+    assert.equal(u.total.cancelled, 300)
+    assert.ok(u.byModel['mockhttp/ok'].latencyMs.p50 > 0)
+    assert.equal(client.deliveryStats().dropped, 0)
+  })
 })

@@ -108,6 +108,7 @@ def test_every_kind_has_a_class() -> None:
         "config": polyfuse.ConfigError,
         "cancelled": polyfuse.CancelledError,
         "invalid_response": polyfuse.InvalidResponseError,
+        "response_too_large": polyfuse.ResponseTooLargeError,
         "all_attempts_failed": polyfuse.AllAttemptsFailedError,
         "internal": polyfuse.InternalError,
     }

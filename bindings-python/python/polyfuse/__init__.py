@@ -21,13 +21,15 @@ import atexit as _atexit
 import sys as _sys
 import os as _os
 
-from . import _polyfuse
+from . import _polyfuse, ledger
 from ._client import AsyncStream, Client, ConfigArg, Messages, SyncClient, SyncStream, UsageCallback
 from ._openai import AsyncChatCompletionStream, ChatCompletion, ChatCompletionChunk, ChatCompletionStream
 from ._types import (
     Attempt,
     Final,
+    LedgerStats,
     ReasoningDelta,
+    ReportSummary,
     Response,
     Restart,
     StreamEvent,
@@ -37,6 +39,9 @@ from ._types import (
     ToolCallDelta,
     Usage,
     UsageEvent,
+    UsageSummary,
+    UsageTotals,
+    Percentiles,
 )
 from .exceptions import (
     AllAttemptsFailedError,
@@ -50,6 +55,7 @@ from .exceptions import (
     InternalError,
     InvalidRequestError,
     InvalidResponseError,
+    ResponseTooLargeError,
     OverloadedError,
     PermissionDeniedError,
     PolyfuseError,
@@ -71,11 +77,17 @@ __all__ = [
     "UsageCallback",
     "Response",
     "Usage",
+    "UsageSummary",
+    "UsageTotals",
+    "Percentiles",
     "Attempt",
     "ToolCall",
     "UsageEvent",
     "StreamEvent",
     "TargetHealth",
+    "LedgerStats",
+    "ReportSummary",
+    "ledger",
     "TextDelta",
     "ReasoningDelta",
     "ToolCallDelta",
@@ -101,6 +113,7 @@ __all__ = [
     "ConfigError",
     "CancelledError",
     "InvalidResponseError",
+    "ResponseTooLargeError",
     "AllAttemptsFailedError",
     "InternalError",
 ]

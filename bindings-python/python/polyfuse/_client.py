@@ -16,6 +16,7 @@ from typing import (
     Any,
     Awaitable,
     Callable,
+    Coroutine,
     Dict,
     Iterator,
     List,
@@ -30,7 +31,7 @@ from typing import (
 
 from . import _polyfuse
 from ._openai import AsyncChat, Chat
-from ._types import Response, StreamEvent, TargetHealth, UsageEvent, _event_from_dict
+from ._types import LedgerStats, Response, StreamEvent, TargetHealth, UsageEvent, UsageSummary, _event_from_dict
 
 __all__ = ["Client", "SyncClient", "AsyncStream", "SyncStream", "ConfigArg", "Messages", "UsageCallback"]
 
@@ -195,6 +196,17 @@ class _BaseClient:
         ``half_open``), sorted by target. Empty before the first call (or with the breaker off)."""
         return [TargetHealth._from_dict(d) for d in self._native.health()]
 
+    def usage(self, reset: bool = False) -> UsageSummary:
+        """Usage totals of this client since it was built (or last reset): calls, errors by kind,
+        tokens by kind, cost, retries, fallbacks, hedges, latency and TTFT p50 / p95 / p99,
+        overall and by model, provider, route and tag. ``reset=True`` starts them again."""
+        return UsageSummary._from_dict(self._native.usage(reset))
+
+    def delivery_stats(self) -> Dict[str, int]:
+        """Usage event delivery counters: ``emitted``, ``delivered``, ``dropped`` (the queue was
+        full), ``pending``."""
+        return self._native.delivery_stats()
+
     def flush_usage(self) -> None:
         """Blocks until every usage event of the calls made so far was delivered to the callbacks
         (``async def`` callbacks scheduled on another thread's loop included)."""
@@ -203,6 +215,11 @@ class _BaseClient:
             loop = _running_loop()
             pending = [f for f in self._usage.take_pending() if loop is None or self._usage.loop is not loop]
             concurrent.futures.wait(pending)
+
+    def ledger_stats(self) -> LedgerStats:
+        """The usage ledger's counters (``usage = {"ledger": ...}`` in the config): events
+        written, failed (the calls went on), dropped, pending."""
+        return LedgerStats._from_dict(self._native.ledger_stats())
 
     def close(self) -> None:
         """Delivers pending usage events and stops the usage thread. Calls made afterwards still
@@ -311,18 +328,22 @@ class Client(_BaseClient):
     call with a :class:`polyfuse.UsageEvent`, off the request's path.
     """
 
-    async def complete(self, model: str, messages: Messages, **params: Any) -> Response:
-        """One completion. ``messages``: a prompt string or a list of OpenAI-style messages
-        (``model`` and ``messages`` may be passed by keyword, as with the OpenAI SDK).
-        ``params``: temperature, top_p, max_tokens, stop, seed, tools,
-        tool_choice, parallel_tool_calls, response_format, reasoning_effort, user, extra (provider
-        fields), tags (copied to usage events), timeout_ms, include_raw. Unknown names raise
-        :class:`polyfuse.InvalidRequestError`. Cancelling the awaiting task cancels the request."""
+    def complete(self, model: str, messages: Messages, **params: Any) -> "Coroutine[Any, Any, Response]":
+        """One completion (``await client.complete(...)``). ``messages``: a prompt string or a list
+        of OpenAI-style messages (``model`` and ``messages`` may be passed by keyword, as with the
+        OpenAI SDK). ``params``: temperature, top_p, max_tokens, stop, seed, tools, tool_choice,
+        parallel_tool_calls, response_format, reasoning_effort, user, extra (provider fields),
+        tags and metadata (copied to usage events), timeout_ms, first_token_timeout_ms,
+        stream_idle_timeout_ms, attempt_timeout_ms, include_raw. Unknown names raise
+        :class:`polyfuse.InvalidRequestError`. The call starts (and is accounted for) when this is
+        called; cancelling the awaiting task, or never awaiting it, cancels the request."""
         self._check_process()
+        return self._finish(self._native.start_complete(model, messages, params or None))
+
+    async def _finish(self, call: Any) -> Response:
         if self._usage is not None:
             self._usage.loop = asyncio.get_running_loop()
-        d = await self._native.complete(model, messages, params or None)
-        return Response._from_dict(d)
+        return Response._from_dict(await call.result())
 
     def stream(self, model: str, messages: Messages, **params: Any) -> AsyncStream:
         """A streamed completion: ``async for event in client.stream(...)``. Lazy: the request is

@@ -26,6 +26,11 @@ __all__ = [
     "Final",
     "StreamEvent",
     "TargetHealth",
+    "Percentiles",
+    "UsageTotals",
+    "UsageSummary",
+    "LedgerStats",
+    "ReportSummary",
 ]
 
 
@@ -341,6 +346,79 @@ class Final:
 
 
 @dataclass(frozen=True)
+class Percentiles:
+    """Latency percentiles in milliseconds, over ``count`` samples."""
+
+    p50: float = 0.0
+    p95: float = 0.0
+    p99: float = 0.0
+    count: int = 0
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any]) -> "Percentiles":
+        return cls(d.get("p50", 0.0), d.get("p95", 0.0), d.get("p99", 0.0), d.get("count", 0))
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    """The running totals of one group of calls (see :meth:`polyfuse.Client.usage`)."""
+
+    calls: int = 0
+    ok: int = 0
+    errors: int = 0
+    cancelled: int = 0
+    errors_by_kind: Dict[str, int] = field(default_factory=dict)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    cost_usd: float = 0.0
+    """Over the calls whose cost is known."""
+    unpriced_calls: int = 0
+    """Calls whose cost is unknown."""
+    retries: int = 0
+    fallbacks: int = 0
+    hedges: int = 0
+    latency_ms: Percentiles = field(default_factory=Percentiles)
+    ttft_ms: Percentiles = field(default_factory=Percentiles)
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any]) -> "UsageTotals":
+        plain = {k: v for k, v in d.items() if k not in ("latency_ms", "ttft_ms")}
+        return cls(
+            **plain,
+            latency_ms=Percentiles._from_dict(d.get("latency_ms") or {}),
+            ttft_ms=Percentiles._from_dict(d.get("ttft_ms") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class UsageSummary:
+    """:meth:`polyfuse.Client.usage`: totals since ``since_ms`` (Unix ms), overall and by model
+    (the one that answered), provider, route and tag (``"key=value"``)."""
+
+    since_ms: int
+    total: UsageTotals
+    by_model: Dict[str, UsageTotals]
+    by_provider: Dict[str, UsageTotals]
+    by_route: Dict[str, UsageTotals]
+    by_tag: Dict[str, UsageTotals]
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any]) -> "UsageSummary":
+        group = lambda g: {k: UsageTotals._from_dict(v) for k, v in (d.get(g) or {}).items()}  # noqa: E731
+        return cls(
+            since_ms=d.get("since_ms", 0),
+            total=UsageTotals._from_dict(d.get("total") or {}),
+            by_model=group("by_model"),
+            by_provider=group("by_provider"),
+            by_route=group("by_route"),
+            by_tag=group("by_tag"),
+        )
+
+
+@dataclass(frozen=True)
 class TargetHealth:
     """A target's circuit-breaker state, as ``client.health()`` reports it."""
 
@@ -354,6 +432,44 @@ class TargetHealth:
     @classmethod
     def _from_dict(cls, d: Mapping[str, Any]) -> "TargetHealth":
         return cls(d["target"], d["state"], d["consecutive_failures"], d.get("retry_in_ms"))
+
+
+@dataclass(frozen=True)
+class LedgerStats:
+    """The usage ledger's counters, as ``client.ledger_stats()`` reports them (all 0 with the
+    ledger off)."""
+
+    written: int
+    """Events committed to the ledger."""
+    failed: int
+    """Events whose write failed (disk full, the file locked): the calls went on; the first
+    failure was reported on stderr."""
+    dropped: int
+    """Events dropped because the ledger's queue was full."""
+    pending: int
+    """Events queued, not yet written."""
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any]) -> "LedgerStats":
+        return cls(d["written"], d["failed"], d["dropped"], d["pending"])
+
+
+@dataclass(frozen=True)
+class ReportSummary:
+    """What ``polyfuse.ledger.report`` wrote."""
+
+    path: str
+    """The HTML file."""
+    calls: int
+    """Calls in the report."""
+    attempts: int
+    """Their attempts."""
+    charts: int
+    """Charts in the page that have data."""
+
+    @classmethod
+    def _from_dict(cls, d: Mapping[str, Any]) -> "ReportSummary":
+        return cls(d["path"], d["calls"], d["attempts"], d["charts"])
 
 
 StreamEvent = Union[TextDelta, ReasoningDelta, ToolCallDelta, Restart, Final]

@@ -32,6 +32,7 @@ __all__ = [
     "ConfigError",
     "CancelledError",
     "InvalidResponseError",
+    "ResponseTooLargeError",
     "AllAttemptsFailedError",
     "InternalError",
 ]
@@ -183,6 +184,12 @@ class InvalidResponseError(PolyfuseError):
     kind = "invalid_response"
 
 
+class ResponseTooLargeError(PolyfuseError):
+    """The provider sent more than a ``policy.limits`` allows (the message names the limit)."""
+
+    kind = "response_too_large"
+
+
 class AllAttemptsFailedError(PolyfuseError):
     """Every attempt of a routed call failed; see ``attempts``."""
 
@@ -213,6 +220,7 @@ _BY_KIND: Dict[str, Type[PolyfuseError]] = {
         ConfigError,
         CancelledError,
         InvalidResponseError,
+        ResponseTooLargeError,
         AllAttemptsFailedError,
         InternalError,
     )

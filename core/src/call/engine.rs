@@ -161,6 +161,16 @@ impl CallRun {
         }
     }
 
+    /// As [`next`](Self::next), except that the call's end (its `Final` or its error) is handed
+    /// out only once the call's usage events are durable in the ledger (with the ledger on).
+    pub(super) async fn next_durable(&mut self) -> Option<Result<StreamEvent>> {
+        let ev = self.next().await;
+        if let Some(ticket) = self.record.take_ticket() {
+            self.inner.durable(ticket).await;
+        }
+        ev
+    }
+
     /// Starts the next attempt; false when the walk is over. A target whose attempt does not fit
     /// a budget is skipped (nothing is sent to it).
     async fn begin(&mut self) -> bool {

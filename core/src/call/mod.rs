@@ -3,7 +3,9 @@
 //! same engine (`engine`): every attempt goes through one driver (`attempt`) under deadlines
 //! resolved per attempt (`deadlines`), and the call record (`record`) accounts for each attempt
 //! and emits exactly one usage event per call (success, failure or cancellation, streams
-//! included).
+//! included). With the ledger on, a call hands out its end only once its events are durable
+//! (`CallRun::next_durable`).
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,9 +18,10 @@ use crate::types::error::{Error, ErrorKind, Result};
 use crate::types::request::Request;
 use crate::types::response::Response;
 use crate::types::stream::{EventStream, StreamEvent};
+use crate::usage::ledger::LedgerStats;
 use crate::usage::{
-    Aggregates, Budgets, Catalogue, DeliveryStats, MemoryStore, UnknownModels, UsageCallback,
-    UsageDispatcher, UsageSummary,
+    Aggregates, Budgets, Catalogue, DeliveryStats, Ledger, MemoryStore, Ticket, UnknownModels,
+    UsageCallback, UsageDispatcher, UsageEvent, UsageSummary,
 };
 
 mod attempt;
@@ -43,9 +46,34 @@ struct Inner {
     aggregates: Aggregates,
     /// Spending limits, reserved before every attempt.
     budgets: Budgets,
+    /// The durable usage ledger (`usage.ledger`), when on.
+    ledger: Option<Ledger>,
 }
 
 impl Inner {
+    /// Whether usage events are wanted (callbacks or the ledger): else none are built.
+    fn usage_on(&self) -> bool {
+        self.usage.is_on() || self.ledger.is_some()
+    }
+
+    /// Hands a usage event to the ledger and the callbacks; returns its ledger ticket.
+    fn emit(&self, event: UsageEvent) -> Option<Ticket> {
+        let ticket = match &self.ledger {
+            Some(ledger) if self.usage.is_on() => ledger.append(event.clone()),
+            Some(ledger) => return ledger.append(event),
+            None => None,
+        };
+        self.usage.emit(event);
+        ticket
+    }
+
+    /// Resolves once the event of `ticket` (and every one before it) is in the ledger.
+    async fn durable(&self, ticket: Ticket) {
+        if let Some(ledger) = &self.ledger {
+            ledger.durable(ticket).await;
+        }
+    }
+
     /// The cost of `usage` on `target`: the provider's report, else the catalogue's price, else
     /// 0 for the in-process mock, else unknown (`None`, never 0), with a warning on stderr the
     /// first time for a model.
@@ -87,6 +115,14 @@ impl Client {
         let catalogue = Catalogue::with_overrides(&config.pricing.models)?;
         let budgets = Budgets::new(&config.budgets, Arc::new(MemoryStore::default()))?;
         let router = Router::new(config.policy, providers, config.routes, catalogue)?;
+        let ledger = match &config.usage.ledger {
+            Some(location) => Some(Ledger::open(
+                location,
+                config.usage.queue_capacity,
+                Duration::from_millis(config.usage.exit_flush_ms),
+            )?),
+            None => None,
+        };
         Ok(Client {
             inner: Arc::new(Inner {
                 router: Arc::new(router),
@@ -98,6 +134,7 @@ impl Client {
                 unpriced: UnknownModels::new(),
                 aggregates: Aggregates::new(record::unix_ms()),
                 budgets,
+                ledger,
             }),
         })
     }
@@ -113,15 +150,38 @@ impl Client {
     }
 
     /// Blocks until every usage event emitted so far has been delivered (the callbacks
-    /// returned), or `bound` passed; the counters say what is still pending.
+    /// returned) and written to the ledger (when on), or `bound` passed; the counters say what
+    /// is still pending.
     pub fn flush_usage(&self, bound: Option<Duration>) -> DeliveryStats {
-        self.inner.usage.flush(bound)
+        let left = self.flush_ledger(bound);
+        self.inner.usage.flush(left)
     }
 
     /// Delivers pending usage events (within `bound`) and stops the usage thread. Calls made
-    /// afterwards still work but their events are dropped (and counted).
+    /// afterwards still work but their events are dropped (and counted); the ledger, when on,
+    /// is written first and keeps recording.
     pub fn close(&self, bound: Option<Duration>) -> DeliveryStats {
-        self.inner.usage.close(bound)
+        let left = self.flush_ledger(bound);
+        self.inner.usage.close(left)
+    }
+
+    /// The ledger's counters (written, failed, dropped, pending); all 0 with the ledger off.
+    pub fn ledger_stats(&self) -> LedgerStats {
+        self.inner
+            .ledger
+            .as_ref()
+            .map(Ledger::stats)
+            .unwrap_or_default()
+    }
+
+    /// Waits (within `bound`) until the ledger has settled every event queued; returns what
+    /// is left of the bound.
+    fn flush_ledger(&self, bound: Option<Duration>) -> Option<Duration> {
+        let start = std::time::Instant::now();
+        if let Some(ledger) = &self.inner.ledger {
+            ledger.flush(bound);
+        }
+        bound.map(|b| b.saturating_sub(start.elapsed()))
     }
 
     /// Usage totals of this client (calls, errors by kind, tokens by kind, cost, retries,
@@ -139,24 +199,36 @@ impl Client {
     /// One call, answered as one [`Response`]: the stream engine with a collect step (or one
     /// plain request per attempt with `include_raw` / `policy.complete_via_stream = false`),
     /// with retries, fallback, hedging and deadlines inside the total budget.
-    pub async fn complete(&self, req: Request) -> Result<Response> {
-        self.complete_in(req, CallContext::default()).await
+    ///
+    /// The call exists from this method's return, not from the future's first poll: a future
+    /// dropped unpolled (a call cancelled at once) still produces its cancelled usage event.
+    pub fn complete(
+        &self,
+        req: Request,
+    ) -> impl Future<Output = Result<Response>> + Send + 'static {
+        self.complete_in(req, CallContext::default())
     }
 
     /// [`Client::complete`] as part of a larger operation (a fusion member or judge): its usage
     /// events carry `ctx.parent_id`.
-    pub async fn complete_in(&self, req: Request, ctx: CallContext) -> Result<Response> {
+    pub fn complete_in(
+        &self,
+        req: Request,
+        ctx: CallContext,
+    ) -> impl Future<Output = Result<Response>> + Send + 'static {
         let mut call = CallRun::new(self.inner.clone(), req, false, ctx);
-        loop {
-            match call.next().await {
-                Some(Ok(StreamEvent::Final { response })) => return Ok(*response),
-                Some(Ok(_)) => {}
-                Some(Err(e)) => return Err(e),
-                None => {
-                    return Err(Error::new(
-                        ErrorKind::Internal,
-                        "polyfuse internal error: the call ended without a response",
-                    ))
+        async move {
+            loop {
+                match call.next_durable().await {
+                    Some(Ok(StreamEvent::Final { response })) => return Ok(*response),
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e),
+                    None => {
+                        return Err(Error::new(
+                            ErrorKind::Internal,
+                            "polyfuse internal error: the call ended without a response",
+                        ))
+                    }
                 }
             }
         }
@@ -175,7 +247,7 @@ impl Client {
     pub fn stream_in(&self, req: Request, ctx: CallContext) -> EventStream {
         let call = CallRun::new(self.inner.clone(), req, true, ctx);
         Box::pin(futures_util::stream::unfold(call, |mut call| async move {
-            call.next().await.map(|ev| (ev, call))
+            call.next_durable().await.map(|ev| (ev, call))
         }))
     }
 }

@@ -16,7 +16,7 @@ use crate::routing::plan::Target;
 use crate::types::error::{Error, ErrorKind};
 use crate::types::request::Request;
 use crate::types::response::{self, Outcome, Response};
-use crate::usage::{Level, Usage, UsageEvent};
+use crate::usage::{Level, Ticket, Usage, UsageEvent};
 
 /// How an attempt ended.
 pub(super) enum End<'a> {
@@ -68,6 +68,8 @@ pub(super) struct CallRecord {
     pub ttft: Option<Duration>,
     attempts: Vec<response::Attempt>,
     emitted: bool,
+    /// The ledger's ticket of the call event, until the call awaits it.
+    ticket: Option<Ticket>,
 }
 
 impl CallRecord {
@@ -92,6 +94,7 @@ impl CallRecord {
             ttft: None,
             attempts: Vec::new(),
             emitted: false,
+            ticket: None,
         }
     }
 
@@ -133,9 +136,10 @@ impl CallRecord {
             hedge: attempt.hedge,
             fallback,
         };
-        if self.inner.usage.is_on() {
+        if self.inner.usage_on() {
             let started_at_ms = unix_ms().saturating_sub(latency.as_millis() as u64);
-            self.inner.usage.emit(UsageEvent {
+            // Its ticket is not kept: the call event, queued after it, is the one awaited.
+            self.inner.emit(UsageEvent {
                 request_id: format!("{}.{}", self.request_id, rec.number),
                 parent_id: Some(self.request_id.clone()),
                 level: Level::Attempt,
@@ -198,7 +202,12 @@ impl CallRecord {
             metadata: std::mem::take(&mut self.metadata),
         };
         self.inner.aggregates.add(&event);
-        self.inner.usage.emit(event);
+        self.ticket = self.inner.emit(event);
+    }
+
+    /// The ledger ticket of the call event, once emitted (taken: the call awaits it once).
+    pub(super) fn take_ticket(&mut self) -> Option<Ticket> {
+        self.ticket.take()
     }
 
     /// The call succeeded with `c` from `target`: emits the usage event, builds the response

@@ -95,6 +95,36 @@ pub struct ProviderConfig {
     /// (most compatible servers; the default for providers other than `openai`).
     #[serde(default)]
     pub max_tokens_field: Option<String>,
+    /// The policy's limits, set when the client is built (not part of the document).
+    #[serde(skip)]
+    pub limits: Limits,
+}
+
+/// How much a provider may send (`policy.limits`). Hitting one is a `response_too_large` error
+/// that names the limit; nothing a server sends grows memory without bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// A whole response: a JSON body, or the bytes of an event stream (128 MiB).
+    pub max_response_bytes: u64,
+    /// An error response's body: read up to this much, the rest is not read (1 MiB).
+    pub max_error_body_bytes: u64,
+    /// One line, or one event, of an event stream (16 MiB).
+    pub max_event_bytes: u64,
+    /// A provider's error message as kept in errors, attempts and usage events: cut to this
+    /// many characters (2,000).
+    pub max_message_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_response_bytes: 128 << 20,
+            max_error_body_bytes: 1 << 20,
+            max_event_bytes: 16 << 20,
+            max_message_chars: 2_000,
+        }
+    }
 }
 
 /// Deadlines, retries and fallback: how one logical call is carried out.
@@ -143,6 +173,8 @@ pub struct Policy {
     /// there by assistant prefill where the target supports it (Anthropic), restarting elsewhere.
     pub midstream: Midstream,
     pub breaker: BreakerPolicy,
+    /// How much a provider may send (response, error body, one stream event).
+    pub limits: Limits,
 }
 
 impl Default for Policy {
@@ -178,11 +210,13 @@ impl Default for Policy {
                 Quota,
                 Authentication,
                 Permission,
+                ResponseTooLarge,
             ],
             retry_silent: false,
             complete_via_stream: true,
             midstream: Midstream::Restart,
             breaker: BreakerPolicy::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -441,6 +475,9 @@ pub struct UsageConfig {
     pub queue_capacity: usize,
     /// At interpreter / process exit, how long queued events may still be delivered.
     pub exit_flush_ms: u64,
+    /// The durable usage ledger (off when absent): an SQLite file path or `sqlite:///path`.
+    /// Every event is written there; a call returns once its events are committed.
+    pub ledger: Option<crate::usage::ledger::LedgerLocation>,
 }
 
 impl Default for UsageConfig {
@@ -448,6 +485,7 @@ impl Default for UsageConfig {
         UsageConfig {
             queue_capacity: 65_536,
             exit_flush_ms: 5_000,
+            ledger: None,
         }
     }
 }

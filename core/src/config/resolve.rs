@@ -41,13 +41,15 @@ pub(crate) fn build_providers(
                 format: Some(b.format),
                 base_url: Some(base_url.unwrap_or_else(|| b.base_url.to_string())),
                 api_key: key.map(Secret::new),
+                limits: config.policy.limits,
                 ..ProviderConfig::default()
             };
             out.insert(b.name.to_string(), provider(b.name, &pc, http, config)?);
         }
     }
     for (name, pc) in &config.providers {
-        let pc = resolve(name, pc, env)?;
+        let mut pc = resolve(name, pc, env)?;
+        pc.limits = config.policy.limits;
         out.insert(name.clone(), provider(name, &pc, http, config)?);
     }
     Ok(out)

@@ -65,10 +65,7 @@ impl AnthropicProvider {
             key_header(name, "x-api-key", key, &mut headers)?;
         }
         Ok(AnthropicProvider {
-            scope: Arc::new(Scope {
-                name: name.to_string(),
-                api_key,
-            }),
+            scope: Arc::new(Scope::new(name, pc)),
             url,
             headers,
             http,
@@ -498,7 +495,11 @@ impl WireUsage {
         let read = self.cache_read_input_tokens.unwrap_or(0);
         let write = self.cache_creation_input_tokens.unwrap_or(0);
         Usage {
-            input_tokens: self.input_tokens.unwrap_or(0) + read + write,
+            input_tokens: self
+                .input_tokens
+                .unwrap_or(0)
+                .saturating_add(read)
+                .saturating_add(write),
             output_tokens: self.output_tokens.unwrap_or(0),
             cached_input_tokens: read,
             cache_write_tokens: write,

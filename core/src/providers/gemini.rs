@@ -68,10 +68,7 @@ impl GeminiProvider {
             key_header(name, "x-goog-api-key", key, &mut headers)?;
         }
         Ok(GeminiProvider {
-            scope: Arc::new(Scope {
-                name: name.to_string(),
-                api_key,
-            }),
+            scope: Arc::new(Scope::new(name, pc)),
             base,
             headers,
             http,
@@ -89,17 +86,23 @@ impl GeminiProvider {
         super::replay(self, model, chunks)
     }
 
+    /// The endpoint for `model`: its name is one escaped path segment, whatever it contains.
+    pub(crate) fn url(&self, model: &str, stream: bool) -> String {
+        let model = super::http::encode_path(model);
+        if stream {
+            format!("{}/models/{model}:streamGenerateContent?alt=sse", self.base)
+        } else {
+            format!("{}/models/{model}:generateContent", self.base)
+        }
+    }
+
     async fn send_request(
         &self,
         model: &str,
         req: &Request,
         stream: bool,
     ) -> Result<reqwest::Response> {
-        let url = if stream {
-            format!("{}/models/{model}:streamGenerateContent?alt=sse", self.base)
-        } else {
-            format!("{}/models/{model}:generateContent", self.base)
-        };
+        let url = self.url(model, stream);
         let body = serde_json::to_vec(&build_body(req)?)
             .map_err(|e| Error::invalid_request(format!("could not encode the request: {e}")))?;
         match post_json(&self.http, &url, &self.headers, body, &self.scope, model).await? {
@@ -372,8 +375,12 @@ struct UsageMetadata {
 impl UsageMetadata {
     fn normalize(&self) -> Usage {
         Usage {
-            input_tokens: self.prompt_token_count + self.tool_use_prompt_token_count,
-            output_tokens: self.candidates_token_count + self.thoughts_token_count,
+            input_tokens: self
+                .prompt_token_count
+                .saturating_add(self.tool_use_prompt_token_count),
+            output_tokens: self
+                .candidates_token_count
+                .saturating_add(self.thoughts_token_count),
             cached_input_tokens: self.cached_content_token_count,
             cache_write_tokens: 0,
             cache_write_1h_tokens: 0,
@@ -475,7 +482,7 @@ impl ErrorDetail {
 /// A protobuf Duration in JSON: `"34.4s"`, `"1s"`, `"0.5s"`.
 fn parse_duration(s: &str) -> Option<Duration> {
     let secs: f64 = s.trim().strip_suffix('s')?.parse().ok()?;
-    (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs))
+    super::http::hint_from_secs(secs)
 }
 
 fn finish_reason(reason: &str, has_tool_calls: bool) -> FinishReason {
@@ -814,7 +821,30 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_model_name_cannot_change_the_url() {
+        let pc = ProviderConfig {
+            base_url: Some("https://g.example/v1beta".into()),
+            ..ProviderConfig::default()
+        };
+        let http =
+            crate::providers::http::build_http_client(&crate::config::Policy::default()).unwrap();
+        let p = GeminiProvider::new("google", &pc, http).unwrap();
+        assert_eq!(
+            p.url("gemini-2.5-flash", false),
+            "https://g.example/v1beta/models/gemini-2.5-flash:generateContent"
+        );
+        assert_eq!(
+            p.url("../files?key=x#y z", true),
+            "https://g.example/v1beta/models/..%2Ffiles%3Fkey%3Dx%23y%20z:streamGenerateContent?alt=sse"
+        );
+    }
+
+    #[test]
     fn retry_delay_and_kinds() {
+        assert_eq!(
+            parse_duration("1e20s"),
+            Some(crate::providers::http::MAX_HINT)
+        );
         let body = br#"{"error":{"code":429,"message":"quota","status":"RESOURCE_EXHAUSTED","details":[{"@type":"type.googleapis.com/google.rpc.RetryInfo","retryDelay":"34.4s"}]}}"#;
         let e = parse_error_body(body)
             .unwrap()

@@ -4,10 +4,11 @@
 //! and classifying HTTP statuses and transport errors.
 use std::time::{Duration, SystemTime};
 
+use futures_util::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::config::{Policy, ProviderConfig};
-use crate::redact::redact;
+use crate::config::{Limits, Policy, ProviderConfig};
+use crate::redact::Secrets;
 use crate::types::error::{Error, ErrorKind, Result};
 
 /// Builds the one HTTP client a polyfuse Client shares across all calls and providers:
@@ -26,6 +27,19 @@ pub(crate) fn build_http_client(policy: &Policy) -> Result<reqwest::Client> {
         .map_err(|e| Error::config(format!("could not build the HTTP client: {e}")))
 }
 
+/// The longest wait a provider's hint is read as (a larger one is capped: the retry policy
+/// falls back instead of sleeping that long anyway).
+pub(crate) const MAX_HINT: Duration = Duration::from_secs(24 * 3600);
+
+/// A wait of `secs` seconds, for any number a provider may send: negative, NaN and infinite
+/// values are no hint; huge ones are capped at [`MAX_HINT`] (never a panic).
+pub(crate) fn hint_from_secs(secs: f64) -> Option<Duration> {
+    if !(secs.is_finite() && secs >= 0.0) {
+        return None;
+    }
+    Some(Duration::try_from_secs_f64(secs).map_or(MAX_HINT, |d| d.min(MAX_HINT)))
+}
+
 /// The provider's wait hint: `retry-after-ms`, then `retry-after` (seconds or an HTTP date).
 pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     if let Some(ms) = headers
@@ -33,18 +47,19 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<f64>().ok())
     {
-        if ms.is_finite() && ms >= 0.0 {
-            return Some(Duration::from_secs_f64(ms / 1000.0));
+        if let Some(d) = hint_from_secs(ms / 1000.0) {
+            return Some(d);
         }
     }
     let v = headers.get("retry-after")?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
+        return hint_from_secs(secs);
     }
     let when = httpdate::parse_http_date(v).ok()?;
     Some(
         when.duration_since(SystemTime::now())
-            .unwrap_or(Duration::ZERO),
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_HINT),
     )
 }
 
@@ -119,12 +134,12 @@ pub(crate) fn http_error(scope: &Scope, f: &HttpFailure, model: &str, read: Read
     if should_retry(&f.headers) == Some(false) && kind.is_retryable() {
         kind = ErrorKind::InvalidRequest;
     }
-    scope
-        .tag(Error::new(kind, reading.message), model)
+    let e = Error::new(kind, reading.message)
         .with_status(f.status)
         .with_retry_after(retry_after(&f.headers).or(reading.retry_after))
         .with_request_id(request_id(&f.headers))
-        .with_provider_code(reading.code)
+        .with_provider_code(reading.code);
+    scope.tag(e, model)
 }
 
 /// Phrases of a rejected request whose prompt does not fit the model's window, as servers and
@@ -205,17 +220,44 @@ pub(crate) struct HttpFailure {
 /// The provider's name and key: what every error it produces is tagged and scrubbed with.
 pub(crate) struct Scope {
     pub name: String,
-    pub api_key: Option<String>,
+    /// The key and the credential header values: scrubbed from every string of an error.
+    pub secrets: Secrets,
+    /// How much the provider may send.
+    pub limits: Limits,
 }
 
 impl Scope {
-    /// Scrubs the key out of the message and names the provider and model.
-    pub(crate) fn tag(&self, mut e: Error, model: &str) -> Error {
-        if let Some(k) = &self.api_key {
-            e.message = redact(&e.message, k);
+    pub(crate) fn new(name: &str, pc: &ProviderConfig) -> Scope {
+        Scope {
+            name: name.to_string(),
+            secrets: Secrets::of(pc.api_key.as_ref().map(|k| k.expose()), pc.headers.iter()),
+            limits: pc.limits,
         }
+    }
+
+    /// Scrubs the secrets out of every string of the error (message, provider code, request id),
+    /// cuts the message to `policy.limits.max_message_chars`, and names the provider and model.
+    pub(crate) fn tag(&self, mut e: Error, model: &str) -> Error {
+        e.message = excerpt(
+            &self.secrets.scrub(&e.message),
+            self.limits.max_message_chars,
+        );
+        e.provider_code = self.secrets.scrub_opt(e.provider_code.take());
+        e.request_id = self.secrets.scrub_opt(e.request_id.take());
         e.with_provider(&self.name)
             .with_model(format!("{}/{}", self.name, model))
+    }
+}
+
+/// The first `max` characters of `text`, with a note of how much was left out.
+pub(crate) fn excerpt(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((cut, _)) => format!(
+            "{}… ({} more characters)",
+            &text[..cut],
+            text[cut..].chars().count()
+        ),
+        None => text.to_string(),
     }
 }
 
@@ -279,12 +321,30 @@ pub(crate) async fn post_json(
         return Ok(Ok(resp));
     }
     let headers = resp.headers().clone();
-    let body = resp.bytes().await.unwrap_or_default().to_vec();
+    // At most `max_error_body_bytes` of an error body is read: enough to classify it; the rest
+    // is never buffered (the connection is dropped instead of drained).
+    let limit = usize::try_from(scope.limits.max_error_body_bytes).unwrap_or(usize::MAX);
+    let mut body = Vec::new();
+    let mut chunks = resp.bytes_stream();
+    while let Some(Ok(chunk)) = chunks.next().await {
+        let room = limit.saturating_sub(body.len());
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= limit {
+            break;
+        }
+    }
     Ok(Err(HttpFailure {
         status,
         headers,
         body,
     }))
+}
+
+/// Percent-encodes a URL path segment (a model name in Gemini's `models/{model}:...`): unreserved
+/// characters stay, everything else (`/`, `?`, `#`, `%`, `:`, spaces, ...) is escaped, so a model
+/// name can never change the URL's path or query.
+pub(crate) fn encode_path(s: &str) -> String {
+    encode(s)
 }
 
 /// Percent-encodes a query component.
@@ -317,10 +377,13 @@ mod tests {
     #[test]
     fn every_format_reads_what_servers_really_send() {
         use crate::providers::{anthropic, gemini, mistral, openai};
-        let scope = Scope {
-            name: "p".into(),
-            api_key: Some("sk-secret-key-123".into()),
-        };
+        let scope = Scope::new(
+            "p",
+            &ProviderConfig {
+                api_key: Some(crate::config::Secret::new("sk-secret-key-123")),
+                ..ProviderConfig::default()
+            },
+        );
         let readers: [(&str, ReadError); 4] = [
             ("openai", openai::read_error),
             ("anthropic", anthropic::read_error),
@@ -423,6 +486,28 @@ mod tests {
             ),
             RateLimited
         );
+    }
+
+    #[test]
+    fn absurd_hints_never_panic() {
+        let mut h = HeaderMap::new();
+        for v in [
+            "1e20",
+            "1e308",
+            "inf",
+            "NaN",
+            "-5",
+            "99999999999999999999999",
+        ] {
+            h.insert("retry-after", HeaderValue::from_str(v).unwrap());
+            let d = retry_after(&h);
+            assert!(d.is_none() || d == Some(MAX_HINT), "{v}: {d:?}");
+        }
+        h.insert("retry-after", HeaderValue::from_static("1e20"));
+        assert_eq!(retry_after(&h), Some(MAX_HINT));
+        h.insert("retry-after-ms", HeaderValue::from_static("1e300"));
+        assert_eq!(retry_after(&h), Some(MAX_HINT));
+        assert_eq!(hint_from_secs(f64::MAX), Some(MAX_HINT));
     }
 
     #[test]

@@ -4,7 +4,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde_json::Value;
 
 use crate::types::error::Result;
@@ -172,14 +172,34 @@ fn is_json(resp: &reqwest::Response) -> bool {
         .unwrap_or(false)
 }
 
+/// Reads a successful JSON body, at most `policy.limits.max_response_bytes` of it (a
+/// `Content-Length` over the limit is refused before reading).
 async fn read_body<W: HttpWire + ?Sized>(
     wire: &W,
     resp: reqwest::Response,
     model: &str,
 ) -> Result<bytes::Bytes> {
-    resp.bytes()
-        .await
-        .map_err(|e| wire.scope().tag(http::transport_error(&e), model))
+    let scope = wire.scope();
+    let limit = scope.limits.max_response_bytes;
+    let over = || {
+        scope.tag(
+            stream::too_large("max_response_bytes", limit, "the response body"),
+            model,
+        )
+    };
+    if resp.content_length().is_some_and(|n| n > limit) {
+        return Err(over());
+    }
+    let mut body = Vec::new();
+    let mut chunks = resp.bytes_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| scope.tag(http::transport_error(&e), model))?;
+        if body.len() as u64 + chunk.len() as u64 > limit {
+            return Err(over());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(bytes::Bytes::from(body))
 }
 
 /// Reads an SSE body given as chunks exactly as if it had arrived over the wire (replays and

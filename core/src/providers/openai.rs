@@ -98,10 +98,7 @@ impl OpenAiProvider {
         };
         let reasoning_outside_completion = name == "xai" || base.contains("://api.x.ai");
         Ok(OpenAiProvider {
-            scope: Arc::new(Scope {
-                name: name.to_string(),
-                api_key,
-            }),
+            scope: Arc::new(Scope::new(name, pc)),
             url,
             headers,
             max_tokens_field,
@@ -770,12 +767,13 @@ impl WireUsage {
         };
         Usage {
             input_tokens: self.prompt_tokens,
-            output_tokens: self.completion_tokens
-                + if reasoning_outside_completion {
+            output_tokens: self
+                .completion_tokens
+                .saturating_add(if reasoning_outside_completion {
                     reasoning
                 } else {
                     0
-                },
+                }),
             cached_input_tokens: p
                 .cached_tokens
                 .or(self.prompt_cache_hit_tokens)

@@ -1,6 +1,8 @@
 //! A Server-Sent Events reader that follows the WHATWG spec: LF, CRLF and CR line ends, comment
 //! lines, multi-line `data:`, `event:` names, and events split across network reads at any byte
-//! (including between the CR and LF of one line end, and inside a UTF-8 sequence).
+//! (including between the CR and LF of one line end, and inside a UTF-8 sequence). Bounded: a
+//! line or an event larger than the decoder's limit is not buffered; the decoder says so
+//! ([`SseDecoder::overflowed`]) and its reader fails the stream.
 
 /// One dispatched event.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -13,8 +15,11 @@ pub struct SseEvent {
 }
 
 /// Incremental decoder: feed bytes, take complete events.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct SseDecoder {
+    /// The largest line, and the largest event's data, in bytes.
+    limit: usize,
+    overflowed: bool,
     line: Vec<u8>,
     /// The previous byte was a CR, so a following LF belongs to the same line end.
     after_cr: bool,
@@ -24,13 +29,42 @@ pub struct SseDecoder {
     id: Option<String>,
 }
 
+impl Default for SseDecoder {
+    fn default() -> Self {
+        Self::with_limit(usize::MAX)
+    }
+}
+
 impl SseDecoder {
+    /// A decoder without a size limit (for trusted input and tests).
     pub fn new() -> Self {
         Self::default()
     }
 
+    /// A decoder whose lines and events may not exceed `limit` bytes.
+    pub fn with_limit(limit: usize) -> Self {
+        SseDecoder {
+            limit,
+            overflowed: false,
+            line: Vec::new(),
+            after_cr: false,
+            event: String::new(),
+            data: String::new(),
+            has_data: false,
+            id: None,
+        }
+    }
+
+    /// Whether a line or an event went over the limit (then nothing more is decoded).
+    pub fn overflowed(&self) -> bool {
+        self.overflowed
+    }
+
     /// Feeds bytes; pushes every event completed by them into `out`.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
+        if self.overflowed {
+            return;
+        }
         let mut start = 0;
         for (i, &b) in bytes.iter().enumerate() {
             if b == b'\n' || b == b'\r' {
@@ -40,19 +74,36 @@ impl SseDecoder {
                     start = i + 1;
                     continue;
                 }
+                if self.line.len().saturating_add(i - start) > self.limit {
+                    self.overflow();
+                    return;
+                }
                 self.line.extend_from_slice(&bytes[start..i]);
                 let line = std::mem::take(&mut self.line);
                 self.process_line(&line, out);
+                if self.overflowed {
+                    return;
+                }
                 self.after_cr = b == b'\r';
                 start = i + 1;
             } else if self.after_cr {
                 self.after_cr = false;
             }
         }
+        if self.line.len().saturating_add(bytes.len() - start) > self.limit {
+            self.overflow();
+            return;
+        }
         self.line.extend_from_slice(&bytes[start..]);
         if start < bytes.len() {
             self.after_cr = false;
         }
+    }
+
+    fn overflow(&mut self) {
+        self.overflowed = true;
+        self.line = Vec::new();
+        self.data = String::new();
     }
 
     /// Ends the input: a final event without a trailing blank line is NOT dispatched (per spec),
@@ -84,6 +135,10 @@ impl SseDecoder {
         let value = String::from_utf8_lossy(value);
         match field {
             b"data" => {
+                if self.data.len().saturating_add(value.len()) >= self.limit {
+                    self.overflow();
+                    return;
+                }
                 if self.has_data {
                     self.data.push('\n');
                 }
@@ -163,6 +218,26 @@ mod tests {
                 id: None
             }]
         );
+    }
+
+    #[test]
+    fn lines_and_events_over_the_limit_overflow_without_growing() {
+        let mut d = SseDecoder::with_limit(64);
+        let mut out = Vec::new();
+        d.feed(b"data: short\n\n", &mut out);
+        assert_eq!(out.len(), 1);
+        // A line that never ends: fed in pieces, it stops at the limit.
+        for _ in 0..1000 {
+            d.feed(&[b'x'; 10], &mut out);
+        }
+        assert!(d.overflowed());
+        assert!(d.line.capacity() < 1024);
+        // An event of many small data lines that add up past the limit.
+        let mut d = SseDecoder::with_limit(64);
+        for _ in 0..20 {
+            d.feed(b"data: 0123456789\n", &mut out);
+        }
+        assert!(d.overflowed());
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub(crate) struct SseStream {
     events: Vec<SseEvent>,
     out: Vec<ProviderEvent>,
     seen: usize,
+    /// Bytes read so far (bounded by `policy.limits.max_response_bytes`).
+    bytes: u64,
     last_usage: Option<Usage>,
     state: State,
 }
@@ -70,9 +72,10 @@ impl SseStream {
     where
         S: Stream<Item = std::result::Result<Bytes, reqwest::Error>> + Send + 'static,
     {
+        let limit = usize::try_from(scope.limits.max_event_bytes).unwrap_or(usize::MAX);
         SseStream {
             body: Box::pin(body),
-            sse: SseDecoder::new(),
+            sse: SseDecoder::with_limit(limit),
             decoder,
             scope,
             model: model.to_string(),
@@ -80,6 +83,7 @@ impl SseStream {
             events: Vec::new(),
             out: Vec::new(),
             seen: 0,
+            bytes: 0,
             last_usage: None,
             state: State::Reading,
         }
@@ -172,7 +176,27 @@ impl Stream for SseStream {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(chunk))) => {
                     if this.state == State::Reading {
+                        this.bytes = this.bytes.saturating_add(chunk.len() as u64);
+                        let limits = this.scope.limits;
+                        if this.bytes > limits.max_response_bytes {
+                            this.fail(too_large(
+                                "max_response_bytes",
+                                limits.max_response_bytes,
+                                "the event stream",
+                            ));
+                            this.state = State::Ended;
+                            continue;
+                        }
                         this.sse.feed(&chunk, &mut this.events);
+                        if this.sse.overflowed() {
+                            this.fail(too_large(
+                                "max_event_bytes",
+                                limits.max_event_bytes,
+                                "one line or event of the stream",
+                            ));
+                            this.state = State::Ended;
+                            continue;
+                        }
                         this.decode();
                     }
                 }
@@ -197,6 +221,14 @@ impl Stream for SseStream {
             }
         }
     }
+}
+
+/// The error for a limit the provider's answer went over.
+pub(crate) fn too_large(limit: &str, value: u64, what: &str) -> Error {
+    Error::new(
+        ErrorKind::ResponseTooLarge,
+        format!("{what} is larger than policy.limits.{limit} ({value} bytes)"),
+    )
 }
 
 /// The events a whole completion stands for, as if it had been streamed: reasoning, text, each

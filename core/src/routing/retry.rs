@@ -79,6 +79,7 @@ pub(crate) fn meaning_rank(kind: ErrorKind) -> u8 {
         | ContentFiltered
         | ContextWindowExceeded
         | BudgetExceeded
+        | ResponseTooLarge
         | Config => 3,
         RateLimited | Overloaded | Server | Timeout | Connection | InvalidResponse => 2,
         Cancelled => 4,

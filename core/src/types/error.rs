@@ -44,6 +44,8 @@ pub enum ErrorKind {
     Cancelled,
     /// The provider answered with something polyfuse could not understand.
     InvalidResponse,
+    /// The provider sent more than a `policy.limits` allows (the message names the limit).
+    ResponseTooLarge,
     /// Every attempt of a routed call failed; see `attempts`.
     AllAttemptsFailed,
     /// A bug in polyfuse (a caught panic): please report it.
@@ -69,13 +71,14 @@ impl ErrorKind {
             ErrorKind::Config => "config",
             ErrorKind::Cancelled => "cancelled",
             ErrorKind::InvalidResponse => "invalid_response",
+            ErrorKind::ResponseTooLarge => "response_too_large",
             ErrorKind::AllAttemptsFailed => "all_attempts_failed",
             ErrorKind::Internal => "internal",
         }
     }
 
     /// Every kind, in declaration order (bindings build one error class per kind from this).
-    pub const ALL: [ErrorKind; 17] = [
+    pub const ALL: [ErrorKind; 18] = [
         ErrorKind::RateLimited,
         ErrorKind::Overloaded,
         ErrorKind::Server,
@@ -91,6 +94,7 @@ impl ErrorKind {
         ErrorKind::Config,
         ErrorKind::Cancelled,
         ErrorKind::InvalidResponse,
+        ErrorKind::ResponseTooLarge,
         ErrorKind::AllAttemptsFailed,
         ErrorKind::Internal,
     ];
@@ -114,6 +118,7 @@ impl ErrorKind {
             ErrorKind::Config => "ConfigError",
             ErrorKind::Cancelled => "CancelledError",
             ErrorKind::InvalidResponse => "InvalidResponseError",
+            ErrorKind::ResponseTooLarge => "ResponseTooLargeError",
             ErrorKind::AllAttemptsFailed => "AllAttemptsFailedError",
             ErrorKind::Internal => "InternalError",
         }
@@ -134,6 +139,7 @@ impl ErrorKind {
             | ErrorKind::InvalidRequest
             | ErrorKind::ContextWindowExceeded
             | ErrorKind::ContentFiltered
+            | ErrorKind::ResponseTooLarge
             | ErrorKind::BudgetExceeded
             | ErrorKind::Config
             | ErrorKind::Cancelled

@@ -83,11 +83,75 @@ pub struct Params {
 }
 
 /// `stop`: one sequence or several.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 #[serde(untagged)]
 pub enum Stop {
     One(String),
     Many(Vec<String>),
+}
+
+/// Read by hand so that a wrong value says "expected a string or a list of strings".
+impl<'de> Deserialize<'de> for Stop {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Stop;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or a list of strings")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> std::result::Result<Stop, E> {
+                Ok(Stop::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<Stop, A::Error> {
+                let mut all = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    all.push(s);
+                }
+                Ok(Stop::Many(all))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+impl Params {
+    /// Ranges the providers document: a number out of range is an invalid request naming it,
+    /// before anything is sent.
+    fn validate(&self) -> Result<()> {
+        let range = |name: &str, v: Option<f64>, lo: f64, hi: f64| -> Result<()> {
+            match v {
+                Some(x) if !(x.is_finite() && (lo..=hi).contains(&x)) => {
+                    Err(Error::invalid_request(format!(
+                        "parameter `{name}`: expected a number from {lo} to {hi}, got {x}"
+                    )))
+                }
+                _ => Ok(()),
+            }
+        };
+        range("temperature", self.temperature, 0.0, 2.0)?;
+        range("top_p", self.top_p, 0.0, 1.0)?;
+        if self.max_tokens == Some(0) {
+            return Err(Error::invalid_request(
+                "parameter `max_tokens`: expected at least 1, got 0",
+            ));
+        }
+        for (name, v) in [
+            ("timeout_ms", self.timeout_ms),
+            ("first_token_timeout_ms", self.first_token_timeout_ms),
+            ("stream_idle_timeout_ms", self.stream_idle_timeout_ms),
+            ("attempt_timeout_ms", self.attempt_timeout_ms),
+        ] {
+            if v == Some(0) {
+                return Err(Error::invalid_request(format!(
+                    "parameter `{name}`: expected at least 1 (milliseconds), got 0"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One logical call.
@@ -163,6 +227,7 @@ impl Request {
                 )))
             }
         };
+        params.validate()?;
         Ok(Request {
             model: model.to_string(),
             messages,
@@ -214,6 +279,47 @@ mod tests {
         let e =
             Request::from_values("mock/echo", json!("hi"), json!({"temprature": 1})).unwrap_err();
         assert!(e.message.contains("temprature"), "{}", e.message);
+    }
+
+    #[test]
+    fn wrong_values_are_named_with_what_is_accepted() {
+        let err = |input: Value, params: Value| {
+            Request::from_values("mock/echo", input, params)
+                .unwrap_err()
+                .message
+        };
+        let e = err(json!([{"role": "user", "content": 5}]), Value::Null);
+        assert!(
+            e.contains("[0].content") && e.contains("a string or a list of content parts"),
+            "{e}"
+        );
+        let e = err(
+            json!([{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "audio", "data": "x"}]}]),
+            Value::Null,
+        );
+        assert!(
+            e.contains("[0].content[1]") && e.contains("audio") && e.contains("image_url"),
+            "{e}"
+        );
+        let e = err(json!("hi"), json!({"stop": 5}));
+        assert!(
+            e.contains("stop") && e.contains("a string or a list of strings"),
+            "{e}"
+        );
+        let e = err(json!("hi"), json!({"temperature": -5}));
+        assert!(
+            e.contains("temperature") && e.contains("from 0 to 2"),
+            "{e}"
+        );
+        let e = err(json!("hi"), json!({"top_p": 1.5}));
+        assert!(e.contains("top_p"), "{e}");
+        let e = err(
+            json!("hi"),
+            json!({"max_tokens": 1_180_591_620_717_411_303_424u128 as f64}),
+        );
+        assert!(e.contains("max_tokens"), "{e}");
+        let e = err(json!("hi"), json!({"max_tokens": 0}));
+        assert!(e.contains("max_tokens"), "{e}");
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Usage: normalized token counts ([`Usage`], in `tokens`), the [`UsageEvent`]s of every attempt
-//! and call, and (in `dispatch`) their delivery to user callbacks off the request's hot path.
+//! and call, their delivery to user callbacks off the request's hot path (`dispatch`), the
+//! durable ledger they can be written to ([`ledger`]) and the HTML report drawn from it
+//! ([`report`]).
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
@@ -10,7 +12,9 @@ use crate::types::error::ErrorKind;
 mod aggregate;
 mod budget;
 mod dispatch;
+pub mod ledger;
 mod pricing;
+pub mod report;
 mod tokens;
 
 use crate::types::response::{Attempt, Outcome};
@@ -22,6 +26,7 @@ pub(crate) use dispatch::UsageDispatcher;
 pub use dispatch::{
     drain_at_exit, exit_bound_in_process, forget_after_fork, pending_in_process, DeliveryStats,
 };
+pub(crate) use ledger::{Ledger, Ticket};
 pub use pricing::{Catalogue, DataSource, ModelInfo, Prices, Tier, UnknownModels};
 pub use tokens::{Usage, UsageSource};
 

@@ -12,7 +12,8 @@ const REFUSAL: &str = "I'm very sorry, but I can't assist with that.";
 fn fixture(name: &str) -> String {
     let path = format!(
         "{}/../fixtures/providers/openai/{name}",
-        env!("CARGO_MANIFEST_DIR")
+        // At run time (cargo sets it): a shared target dir must not read another clone's files.
+        std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").into())
     );
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
