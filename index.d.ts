@@ -77,20 +77,197 @@ export interface ClientOptions {
   onUsage?: (event: UsageEvent) => void
 }
 
-/** An OpenAI `chat.completion` object. */
-export interface OpenAIChatCompletion {
+/** An OpenAI `chat.completion` object (what `response.openai` holds). */
+export type OpenAIChatCompletion = ChatCompletion
+
+// The OpenAI drop-in, `client.chat.completions.create(body, options?)`: openai-node's shapes
+// (snake_case, as the OpenAI SDK takes and returns them).
+
+/** A message of `chat.completions.create`, as openai-node's `ChatCompletionMessageParam`. */
+export type ChatCompletionMessageParam =
+  | { role: 'system' | 'developer'; content: string | Array<{ type: 'text'; text: string }>; name?: string }
+  | { role: 'user'; content: string | ContentPart[]; name?: string }
+  | {
+      role: 'assistant'
+      content?: string | Array<{ type: 'text'; text: string }> | null
+      refusal?: string | null
+      name?: string
+      tool_calls?: ChatCompletionMessageToolCall[]
+    }
+  | { role: 'tool'; content: string | Array<{ type: 'text'; text: string }>; tool_call_id: string }
+
+/** A function tool (`parameters`: a JSON schema). */
+export interface ChatCompletionTool {
+  type: 'function'
+  function: { name: string; description?: string; parameters?: Record<string, unknown>; strict?: boolean | null }
+}
+
+export type ChatCompletionToolChoiceOption =
+  | 'none'
+  | 'auto'
+  | 'required'
+  | { type: 'function'; function: { name: string } }
+
+export type ChatCompletionResponseFormat =
+  | { type: 'text' }
+  | { type: 'json_object' }
+  | {
+      type: 'json_schema'
+      json_schema: { name: string; description?: string; schema?: Record<string, unknown>; strict?: boolean | null }
+    }
+
+/** The arguments of `chat.completions.create`, streaming or not. */
+export interface ChatCompletionCreateParamsBase {
+  /** `provider/model` (e.g. `openai/gpt-4o-mini`), a route name, or `fusion/<name>`. */
+  model: string
+  messages: ChatCompletionMessageParam[]
+  temperature?: number | null
+  top_p?: number | null
+  max_completion_tokens?: number | null
+  /** The older name of `max_completion_tokens` (pass one of them). */
+  max_tokens?: number | null
+  /** polyfuse returns one choice: only 1. */
+  n?: 1 | null
+  stop?: string | string[] | null
+  seed?: number | null
+  tools?: ChatCompletionTool[]
+  tool_choice?: ChatCompletionToolChoiceOption
+  parallel_tool_calls?: boolean
+  response_format?: ChatCompletionResponseFormat
+  reasoning_effort?: 'none' | 'minimal' | 'low' | 'medium' | 'high' | 'xhigh' | null
+  user?: string
+  /** Carried into polyfuse's usage events. */
+  metadata?: Record<string, string> | null
+  // OpenAI's own options: sent to the provider as given.
+  frequency_penalty?: number | null
+  presence_penalty?: number | null
+  logit_bias?: Record<string, number> | null
+  logprobs?: boolean | null
+  top_logprobs?: number | null
+  service_tier?: string | null
+  store?: boolean | null
+  prediction?: Record<string, unknown> | null
+  modalities?: Array<'text' | 'audio'> | null
+  audio?: Record<string, unknown> | null
+  web_search_options?: Record<string, unknown>
+  prompt_cache_key?: string
+  prompt_cache_retention?: string | null
+  safety_identifier?: string
+  verbosity?: 'low' | 'medium' | 'high' | null
+  // polyfuse's own.
+  /** Copied into usage events (never sent to the provider). */
+  tags?: Record<string, unknown>
+  /** Provider-specific fields merged into the request body unchanged. */
+  extra?: Record<string, unknown>
+  /** Total deadline of the call in milliseconds (also `options.timeout`). */
+  timeout_ms?: number
+  first_token_timeout_ms?: number
+  stream_idle_timeout_ms?: number
+  attempt_timeout_ms?: number
+}
+
+export interface ChatCompletionCreateParamsNonStreaming extends ChatCompletionCreateParamsBase {
+  stream?: false | null
+}
+
+export interface ChatCompletionCreateParamsStreaming extends ChatCompletionCreateParamsBase {
+  stream: true
+  /** `include_usage`: a last chunk with no choices and the usage. */
+  stream_options?: { include_usage?: boolean; include_obfuscation?: boolean } | null
+}
+
+export type ChatCompletionCreateParams = ChatCompletionCreateParamsNonStreaming | ChatCompletionCreateParamsStreaming
+
+/** The second argument of `create()`. */
+export interface ChatCompletionRequestOptions {
+  /** Aborting it cancels the call: the Promise (or the stream) rejects with a `CancelledError`. */
+  signal?: AbortSignal | null
+  /** Total deadline of the call in milliseconds. */
+  timeout?: number
+}
+
+export interface ChatCompletionMessageToolCall {
+  id: string
+  type: 'function'
+  /** `arguments`: the JSON text the model wrote. */
+  function: { name: string; arguments: string }
+}
+
+/** The assistant message: push it onto `messages` to continue the conversation. */
+export interface ChatCompletionMessage {
+  role: 'assistant'
+  content: string | null
+  refusal: string | null
+  tool_calls?: ChatCompletionMessageToolCall[]
+  /** polyfuse: the model's reasoning, when the provider exposes it. */
+  reasoning_content?: string
+}
+
+/** Why generation stopped; a provider's reason with no OpenAI equivalent is passed through. */
+export type ChatCompletionFinishReason = 'stop' | 'length' | 'tool_calls' | 'content_filter' | 'function_call' | (string & {})
+
+export interface CompletionUsage {
+  /** All input tokens, cached ones included. */
+  prompt_tokens: number
+  /** All output tokens, reasoning included. */
+  completion_tokens: number
+  total_tokens: number
+  prompt_tokens_details?: { cached_tokens?: number; cache_write_tokens?: number }
+  completion_tokens_details?: { reasoning_tokens?: number }
+}
+
+/** A `chat.completion` object, as openai-node's `ChatCompletion`. */
+export interface ChatCompletion {
   id: string
   object: 'chat.completion'
   created: number
+  /** The model the provider reported. */
   model: string
-  choices: Array<{ index: number; message: ChatMessage; logprobs: null; finish_reason: string }>
-  usage: {
-    prompt_tokens: number
-    completion_tokens: number
-    total_tokens: number
-    prompt_tokens_details: { cached_tokens: number; cache_write_tokens: number }
-    completion_tokens_details: { reasoning_tokens: number }
-  }
+  choices: Array<{ index: number; message: ChatCompletionMessage; logprobs: null; finish_reason: ChatCompletionFinishReason }>
+  usage?: CompletionUsage
+  system_fingerprint?: string | null
+  service_tier?: string | null
+}
+
+/** A `chat.completion.chunk` object, as openai-node's `ChatCompletionChunk`. */
+export interface ChatCompletionChunk {
+  id: string
+  object: 'chat.completion.chunk'
+  created: number
+  /** The model requested. */
+  model: string
+  choices: Array<{
+    index: number
+    delta: {
+      role?: 'assistant'
+      content?: string | null
+      refusal?: string | null
+      /** polyfuse: a piece of the model's reasoning. */
+      reasoning_content?: string
+      tool_calls?: Array<{ index: number; id?: string; type?: 'function'; function?: { name?: string; arguments?: string } }>
+    }
+    logprobs?: null
+    finish_reason: ChatCompletionFinishReason | null
+  }>
+  /** With `stream_options.include_usage`: `null`, but on the last chunk (which has no choices). */
+  usage?: CompletionUsage | null
+  system_fingerprint?: string | null
+  service_tier?: string | null
+  /** polyfuse: another target took over mid-stream; discard what was shown before this chunk. */
+  polyfuse?: { restart: { model: string; provider: string; reason: string } }
+}
+
+/** What `create({ stream: true })` resolves to: `for await (const chunk of stream)`; `break` cancels the call. */
+export interface ChatCompletionStream extends AsyncIterableIterator<ChatCompletionChunk> {}
+
+/** `client.chat.completions` (openai-node's `create` overloads). */
+export interface Completions {
+  create(body: ChatCompletionCreateParamsNonStreaming, options?: ChatCompletionRequestOptions): Promise<ChatCompletion>
+  create(body: ChatCompletionCreateParamsStreaming, options?: ChatCompletionRequestOptions): Promise<ChatCompletionStream>
+  create(
+    body: ChatCompletionCreateParams,
+    options?: ChatCompletionRequestOptions,
+  ): Promise<ChatCompletion | ChatCompletionStream>
 }
 
 /**
@@ -129,6 +306,7 @@ export type ErrorKind =
   | 'config'
   | 'cancelled'
   | 'invalid_response'
+  | 'response_too_large'
   | 'all_attempts_failed'
   | 'internal'
 
@@ -222,6 +400,12 @@ export declare class InvalidResponseError extends PolyfuseError {
   name: 'InvalidResponseError'
   kind: 'invalid_response'
 }
+/** A `PolyfuseError` of kind `response_too_large`. */
+export declare class ResponseTooLargeError extends PolyfuseError {
+  static readonly kind: 'response_too_large'
+  name: 'ResponseTooLargeError'
+  kind: 'response_too_large'
+}
 /** A `PolyfuseError` of kind `all_attempts_failed`. */
 export declare class AllAttemptsFailedError extends PolyfuseError {
   static readonly kind: 'all_attempts_failed'
@@ -246,6 +430,12 @@ export interface ChatStream extends AsyncIterableIterator<StreamEvent> {}
  * can point the loader at a WASI artifact this package does not build itself.
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
+
+/** `client.chat`. */
+export declare class Chat {
+  /** `client.chat.completions`. */
+  get completions(): Completions
+}
 
 /** The events of one streamed call; `for await (const event of stream)`. */
 export declare class ChatStream {
@@ -298,7 +488,12 @@ export declare class Client {
    * work but their usage events are dropped.
    */
   close(): Promise<void>
+  /** The OpenAI-shaped drop-in: `await client.chat.completions.create({ model, messages, ... })`. */
+  get chat(): Chat
 }
+
+/** `client.chat.completions`: `create(body, options?)` (typed in the header, with its overloads). */
+export declare class Completions {}
 
 /**
  * At exit: delivers what every client's core queue holds to the JS side, for at most the exit

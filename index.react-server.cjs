@@ -9,4 +9,4 @@
 'use strict'
 module.exports = eval('require')('polyfuse/binding')
 // The export names, for Node's ESM import of this file (cjs-module-lexer reads them; never run).
-0 && (module.exports = { AllAttemptsFailedError, AuthenticationError, BudgetExceededError, CancelledError, ChatStream, Client, ConfigError, ConnectionError, ContentFilteredError, ContextWindowExceededError, InternalError, InvalidRequestError, InvalidResponseError, OverloadedError, PermissionDeniedError, PolyfuseError, QuotaExceededError, RateLimitError, ServerError, TimeoutError, __napiBindingTarget, _drainUsageAtExit, _usageExitBound, _usageExitReport, _usagePending })
+0 && (module.exports = { AllAttemptsFailedError, AuthenticationError, BudgetExceededError, CancelledError, Chat, ChatStream, Client, Completions, ConfigError, ConnectionError, ContentFilteredError, ContextWindowExceededError, InternalError, InvalidRequestError, InvalidResponseError, OverloadedError, PermissionDeniedError, PolyfuseError, QuotaExceededError, RateLimitError, ResponseTooLargeError, ServerError, TimeoutError, __napiBindingTarget, _drainUsageAtExit, _usageExitBound, _usageExitReport, _usagePending })

@@ -20,7 +20,7 @@ use crate::usage;
 /// A polyfuse client: providers, HTTP pool and usage callbacks, shared by all its calls.
 #[napi]
 pub struct Client {
-    inner: core::Client,
+    pub(crate) inner: core::Client,
     /// The queue to `onUsage`, when there is one (flushes wait for it to drain).
     usage: Option<usage::UsageQueue>,
 }
@@ -195,7 +195,7 @@ impl Client {
 }
 
 /// Registers `signal.onabort` → a watch channel the call's future selects on.
-fn cancel_watch(signal: Option<&convert::Signal>) -> Option<watch::Receiver<bool>> {
+pub(crate) fn cancel_watch(signal: Option<&convert::Signal>) -> Option<watch::Receiver<bool>> {
     let s = signal?;
     let (tx, rx) = watch::channel(false);
     s.signal.on_abort(move || {
@@ -205,7 +205,7 @@ fn cancel_watch(signal: Option<&convert::Signal>) -> Option<watch::Receiver<bool
 }
 
 /// Resolves when the signal fires; never, if the signal is gone without firing.
-async fn wait_cancelled(mut rx: watch::Receiver<bool>) {
+pub(crate) async fn wait_cancelled(mut rx: watch::Receiver<bool>) {
     if rx.wait_for(|c| *c).await.is_err() {
         std::future::pending::<()>().await;
     }

@@ -10,9 +10,12 @@
 // `polyfuse_core::Error` is large (168 bytes); boxing it is the core's call (reported).
 #![allow(clippy::result_large_err)]
 
+mod ai_sdk;
+mod calls;
 mod client;
 mod convert;
 mod error;
+mod openai;
 mod options;
 mod stream;
 mod summary;
@@ -20,6 +23,7 @@ mod usage;
 
 pub use client::Client;
 pub use convert::{Attempt, Response, StreamEvent, TargetHealth, ToolCall, Usage, UsageEvent};
+pub use openai::{Chat, Completions};
 pub use stream::ChatStream;
 pub use summary::{DeliveryStats, Percentiles, UsageSummary, UsageTotals};
 

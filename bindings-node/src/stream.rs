@@ -1,5 +1,6 @@
-//! `ChatStream`: the async iterator returned by `client.stream()`. `next()` polls the core
-//! [`EventStream`] on the tokio runtime; `return()` (what `break` in `for await` calls) drops it,
+//! `ChatStream`: the async iterator returned by `client.stream()` (events) and by the drop-ins
+//! (JSON values in another SDK's shapes: a [`ValueStream`]). `next()` polls the core stream on the
+//! tokio runtime; `return()` (what `break` in `for await` calls) drops it,
 //! which closes the connection and records the call as cancelled; an `AbortSignal` ends it with a
 //! `cancelled` error. `[Symbol.asyncIterator]` is added to the prototype at module load.
 use std::panic::AssertUnwindSafe;
@@ -10,7 +11,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 use tokio::sync::{watch, Mutex};
 
-use polyfuse_core::{Error as CoreError, EventStream};
+use polyfuse_core::{Error as CoreError, EventStream, ValueStream};
 
 use crate::convert::{event_to_js, StreamEvent};
 use crate::error;
@@ -19,10 +20,28 @@ const RUNNING: u8 = 0;
 const ABORTED: u8 = 1;
 const CLOSED: u8 = 2;
 
+/// What a stream reads: core events, or values already in another SDK's shapes.
+enum Source {
+    Events(EventStream),
+    Values(ValueStream),
+}
+
+impl Source {
+    async fn next(&mut self) -> Option<std::result::Result<Step, CoreError>> {
+        match self {
+            Source::Events(s) => s
+                .next()
+                .await
+                .map(|r| r.map(|e| Step::Event(event_to_js(e)))),
+            Source::Values(s) => s.next().await.map(|r| r.map(Step::Value)),
+        }
+    }
+}
+
 /// The events of one streamed call; `for await (const event of stream)`.
 #[napi]
 pub struct ChatStream {
-    events: Arc<Mutex<Option<EventStream>>>,
+    events: Arc<Mutex<Option<Source>>>,
     control: Arc<watch::Sender<u8>>,
     model: String,
 }
@@ -33,6 +52,19 @@ impl ChatStream {
         model: String,
         signal: Option<AbortSignal>,
     ) -> ChatStream {
+        ChatStream::of(Source::Events(events), model, signal)
+    }
+
+    /// A stream of JSON values (the drop-ins' chunks and parts).
+    pub(crate) fn of_values(
+        values: ValueStream,
+        model: String,
+        signal: Option<AbortSignal>,
+    ) -> ChatStream {
+        ChatStream::of(Source::Values(values), model, signal)
+    }
+
+    fn of(events: Source, model: String, signal: Option<AbortSignal>) -> ChatStream {
         let (tx, _) = watch::channel(RUNNING);
         let control = Arc::new(tx);
         if let Some(signal) = signal {
@@ -65,6 +97,7 @@ impl ChatStream {
 #[allow(clippy::large_enum_variant)] // one per next(), moved once
 enum Step {
     Event(StreamEvent),
+    Value(serde_json::Value),
     Done,
 }
 
@@ -91,14 +124,14 @@ impl ChatStream {
                     _ => Ok(None),
                 },
                 next = AssertUnwindSafe(stream.next()).catch_unwind() => match next {
-                    Ok(Some(Ok(event))) => Ok(Some(event)),
+                    Ok(Some(Ok(step))) => Ok(Some(step)),
                     Ok(Some(Err(e))) => Err(e),
                     Ok(None) => Ok(None),
                     Err(_) => Err(error::panicked("stream")),
                 },
             };
             match polled {
-                Ok(Some(event)) => Ok(Step::Event(event_to_js(event))),
+                Ok(Some(step)) => Ok(step),
                 Ok(None) => {
                     *guard = None;
                     Ok(Step::Done)
@@ -112,7 +145,8 @@ impl ChatStream {
         };
         env.spawn_future_with_callback(fut.map(Ok::<_, napi::Error>), |env, step| match step {
             Ok(Step::Event(event)) => iter_result(env, Some(event)),
-            Ok(Step::Done) => iter_result(env, None),
+            Ok(Step::Value(value)) => iter_result(env, Some(value)),
+            Ok(Step::Done) => iter_result(env, None::<()>),
             Err(e) => Err(error::to_js_error(env, e)),
         })
     }
@@ -137,11 +171,11 @@ impl ChatStream {
             drop(dropped);
             Ok::<_, napi::Error>(())
         };
-        env.spawn_future_with_callback(fut, |env, ()| iter_result(env, None))
+        env.spawn_future_with_callback(fut, |env, ()| iter_result(env, None::<()>))
     }
 }
 
-fn iter_result<'env>(env: &'env Env, event: Option<StreamEvent>) -> Result<Object<'env>> {
+fn iter_result<'env, T: ToNapiValue>(env: &'env Env, event: Option<T>) -> Result<Object<'env>> {
     let mut obj = Object::new(env)?;
     obj.set("done", event.is_none())?;
     match event {
