@@ -83,7 +83,7 @@ impl Client {
             polyfuse_core::started(parts).await
         };
         spawn(env, model, signal, fut, move |_, parts, signal| {
-            Ok(ChatStream::of_values(parts, stream_model, signal))
+            Ok(ChatStream::of_values(parts, stream_model, signal.take()))
         })
     }
 }

@@ -9,10 +9,8 @@ use napi::bindgen_prelude::*;
 
 use polyfuse_core as core;
 
-use crate::client::{cancel_watch, wait_cancelled};
-use crate::convert::Signal;
 use crate::error;
-use crate::options::type_name;
+use crate::signal::{wait_cancelled, Signal};
 
 /// An `AbortSignal` argument (`what` names it in errors); `undefined` / `null` are none.
 pub(crate) fn signal(
@@ -20,26 +18,12 @@ pub(crate) fn signal(
     value: Option<Unknown>,
     what: &str,
 ) -> std::result::Result<Option<Signal>, core::Error> {
-    let Some(value) = value else { return Ok(None) };
-    let bad = |got: &str| {
-        core::Error::invalid_request(format!("{what}: expected an AbortSignal, got {got}"))
-    };
-    let ty = value.get_type().map_err(|e| bad(&e.reason))?;
-    if matches!(ty, ValueType::Undefined | ValueType::Null) {
-        return Ok(None);
-    }
-    let object: Object = unsafe { Object::from_napi_value(env.raw(), value.raw()) }
-        .map_err(|_| bad(type_name(ty)))?;
-    let Some(aborted) = object.get::<bool>("aborted").ok().flatten() else {
-        return Err(bad("an object that is not one"));
-    };
-    let signal = unsafe { AbortSignal::from_napi_value(env.raw(), value.raw()) }
-        .map_err(|e| bad(&e.reason))?;
-    Ok(Some(Signal { signal, aborted }))
+    Signal::read(env, value, what)
 }
 
 /// Runs `fut` (a call on `model`) as a Promise of what `done` makes of its output on the JS
-/// thread; `done` also gets the signal back. A signal that fired before (or while) it runs
+/// thread; `done` may take the signal (a stream that outlives the Promise keeps listening), else its
+/// listener comes off when the Promise settles. A signal that fired before (or while) it runs
 /// rejects the Promise with a `cancelled` error and drops the future.
 pub(crate) fn spawn<'env, T, V, F, D>(
     env: &'env Env,
@@ -52,11 +36,12 @@ where
     T: Send + 'static,
     V: ToNapiValue,
     F: Future<Output = std::result::Result<T, core::Error>> + Send + 'static,
-    D: FnOnce(&'env Env, T, Option<AbortSignal>) -> Result<V> + 'static,
+    D: FnOnce(&'env Env, T, &mut Option<Signal>) -> Result<V> + 'static,
 {
     let aborted = signal.as_ref().is_some_and(|s| s.aborted);
-    let cancelled = cancel_watch(signal.as_ref());
+    let cancelled = signal.as_ref().map(|s| s.fired.clone());
     let fired = cancelled.clone();
+    let mut signal = signal;
     let call_model = model.clone();
     let run = async move {
         if aborted {
@@ -78,9 +63,13 @@ where
             Ok(_) if fired.as_ref().is_some_and(|rx| *rx.borrow()) => Err(error::cancelled(&model)),
             other => other,
         };
-        match result {
-            Ok(value) => done(env, value, signal.map(|s| s.signal)),
+        let settled = match result {
+            Ok(value) => done(env, value, &mut signal),
             Err(e) => Err(error::to_js_error(env, e)),
+        };
+        if let Some(signal) = signal {
+            signal.settle(env);
         }
+        settled
     })
 }

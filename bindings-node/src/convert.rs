@@ -325,11 +325,7 @@ pub(crate) struct CallArgs {
     pub signal: Option<Signal>,
 }
 
-/// An `AbortSignal` and whether it had already fired when the call was made.
-pub(crate) struct Signal {
-    pub signal: AbortSignal,
-    pub aborted: bool,
-}
+pub(crate) use crate::signal::Signal;
 
 fn invalid(message: String) -> core::Error {
     core::Error::invalid_request(message)
@@ -382,25 +378,7 @@ pub(crate) fn call_args(env: &Env, options: Object) -> std::result::Result<CallA
                 input = json(env, value, &key)?;
             }
             "signal" => {
-                if ty == ValueType::Null {
-                    continue;
-                }
-                let obj: Object = unsafe { Object::from_napi_value(env.raw(), value.raw()) }
-                    .map_err(|_| {
-                        invalid(format!(
-                            "option `signal`: expected an AbortSignal, got {}",
-                            type_name(ty)
-                        ))
-                    })?;
-                let aborted: Option<bool> = obj.get("aborted").ok().flatten();
-                let Some(aborted) = aborted else {
-                    return Err(invalid(
-                        "option `signal`: expected an AbortSignal".to_string(),
-                    ));
-                };
-                let s = unsafe { AbortSignal::from_napi_value(env.raw(), value.raw()) }
-                    .map_err(|e| invalid(format!("option `signal`: {}", e.reason)))?;
-                signal = Some(Signal { signal: s, aborted });
+                signal = Signal::read(env, Some(value), "option `signal`")?;
             }
             _ => {
                 options::check_call_key(&key)?;

@@ -17,6 +17,7 @@ mod convert;
 mod error;
 mod openai;
 mod options;
+mod signal;
 mod stream;
 mod summary;
 mod usage;

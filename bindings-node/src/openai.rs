@@ -142,7 +142,7 @@ impl Completions {
                 Ok(Either::B(ChatStream::of_values(
                     chunks,
                     stream_model,
-                    signal,
+                    signal.take(),
                 )))
             })
         } else {

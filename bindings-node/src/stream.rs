@@ -15,9 +15,9 @@ use polyfuse_core::{Error as CoreError, EventStream, ValueStream};
 
 use crate::convert::{event_to_js, StreamEvent};
 use crate::error;
+use crate::signal::{wait_cancelled, Listener, Signal};
 
 const RUNNING: u8 = 0;
-const ABORTED: u8 = 1;
 const CLOSED: u8 = 2;
 
 /// What a stream reads: core events, or values already in another SDK's shapes.
@@ -43,15 +43,15 @@ impl Source {
 pub struct ChatStream {
     events: Arc<Mutex<Option<Source>>>,
     control: Arc<watch::Sender<u8>>,
+    /// Turns true when the call's `AbortSignal` fires.
+    fired: Option<watch::Receiver<bool>>,
+    /// The signal's abort listener, removed when the stream ends (done, failed or returned).
+    listener: Arc<std::sync::Mutex<Option<Listener>>>,
     model: String,
 }
 
 impl ChatStream {
-    pub(crate) fn new(
-        events: EventStream,
-        model: String,
-        signal: Option<AbortSignal>,
-    ) -> ChatStream {
+    pub(crate) fn new(events: EventStream, model: String, signal: Option<Signal>) -> ChatStream {
         ChatStream::of(Source::Events(events), model, signal)
     }
 
@@ -59,29 +59,20 @@ impl ChatStream {
     pub(crate) fn of_values(
         values: ValueStream,
         model: String,
-        signal: Option<AbortSignal>,
+        signal: Option<Signal>,
     ) -> ChatStream {
         ChatStream::of(Source::Values(values), model, signal)
     }
 
-    fn of(events: Source, model: String, signal: Option<AbortSignal>) -> ChatStream {
+    fn of(events: Source, model: String, signal: Option<Signal>) -> ChatStream {
         let (tx, _) = watch::channel(RUNNING);
-        let control = Arc::new(tx);
-        if let Some(signal) = signal {
-            let on_abort = control.clone();
-            signal.on_abort(move || {
-                on_abort.send_if_modified(|state| {
-                    let changed = *state == RUNNING;
-                    if changed {
-                        *state = ABORTED;
-                    }
-                    changed
-                });
-            });
-        }
+        let fired = signal.as_ref().map(|s| s.fired.clone());
+        let listener = signal.and_then(|mut s| s.take_listener());
         ChatStream {
             events: Arc::new(Mutex::new(Some(events))),
-            control,
+            control: Arc::new(tx),
+            fired,
+            listener: Arc::new(std::sync::Mutex::new(listener)),
             model,
         }
     }
@@ -111,6 +102,8 @@ impl ChatStream {
     pub fn next<'env>(&self, env: &'env Env) -> Result<PromiseRaw<'env, Object<'env>>> {
         let events = self.events.clone();
         let mut control = self.control.subscribe();
+        let fired = self.fired.clone();
+        let listener = self.listener.clone();
         let model = self.model.clone();
         let fut = async move {
             let mut guard = events.lock().await;
@@ -119,10 +112,8 @@ impl ChatStream {
             };
             let polled = tokio::select! {
                 biased;
-                state = control.wait_for(|s| *s != RUNNING) => match state.map(|s| *s) {
-                    Ok(ABORTED) => Err(error::cancelled(&model)),
-                    _ => Ok(None),
-                },
+                _ = control.wait_for(|s| *s != RUNNING) => Ok(None),
+                _ = aborted(fired) => Err(error::cancelled(&model)),
                 next = AssertUnwindSafe(stream.next()).catch_unwind() => match next {
                     Ok(Some(Ok(step))) => Ok(Some(step)),
                     Ok(Some(Err(e))) => Err(e),
@@ -143,11 +134,16 @@ impl ChatStream {
                 }
             }
         };
-        env.spawn_future_with_callback(fut.map(Ok::<_, napi::Error>), |env, step| match step {
-            Ok(Step::Event(event)) => iter_result(env, Some(event)),
-            Ok(Step::Value(value)) => iter_result(env, Some(value)),
-            Ok(Step::Done) => iter_result(env, None::<()>),
-            Err(e) => Err(error::to_js_error(env, e)),
+        env.spawn_future_with_callback(fut.map(Ok::<_, napi::Error>), move |env, step| {
+            if matches!(step, Ok(Step::Done) | Err(_)) {
+                remove_listener(env, &listener);
+            }
+            match step {
+                Ok(Step::Event(event)) => iter_result(env, Some(event)),
+                Ok(Step::Value(value)) => iter_result(env, Some(value)),
+                Ok(Step::Done) => iter_result(env, None::<()>),
+                Err(e) => Err(error::to_js_error(env, e)),
+            }
         })
     }
 
@@ -165,6 +161,7 @@ impl ChatStream {
             }
             changed
         });
+        remove_listener(env, &self.listener);
         let events = self.events.clone();
         let fut = async move {
             let dropped = events.lock().await.take();
@@ -172,6 +169,22 @@ impl ChatStream {
             Ok::<_, napi::Error>(())
         };
         env.spawn_future_with_callback(fut, |env, ()| iter_result(env, None::<()>))
+    }
+}
+
+/// Resolves when the signal fires; never without one.
+async fn aborted(fired: Option<watch::Receiver<bool>>) {
+    match fired {
+        Some(rx) => wait_cancelled(rx).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The stream has ended: its abort listener comes off the signal.
+fn remove_listener(env: &Env, listener: &std::sync::Mutex<Option<Listener>>) {
+    let taken = listener.lock().ok().and_then(|mut l| l.take());
+    if let Some(l) = taken {
+        l.remove(env);
     }
 }
 
