@@ -86,7 +86,10 @@ impl LanguageModelCall {
             ));
         }
         if let Some(Value::Object(headers)) = get("headers") {
-            if headers.values().any(|v| !v.is_null()) {
+            // `ai` sets `user-agent` (`ai/<version>`) on every call: not the caller's header.
+            let set =
+                |(k, v): (&String, &Value)| !v.is_null() && !k.eq_ignore_ascii_case("user-agent");
+            if headers.iter().any(set) {
                 warnings.push(unsupported(
                     "headers",
                     "per-call HTTP headers are not sent: set `headers` on the provider in the polyfuse config",
@@ -781,6 +784,15 @@ mod tests {
             features,
             ["topK", "headers", "provider-defined tool openai.web_search"]
         );
+    }
+
+    #[test]
+    fn the_ai_sdks_own_user_agent_is_no_warning() {
+        let prompt = json!([{"role": "user", "content": [{"type": "text", "text": "hi"}]}]);
+        let c = call(json!({"prompt": prompt, "headers": {"user-agent": "ai/6.0.325"}}));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+        let c = call(json!({"prompt": prompt, "headers": {"User-Agent": "ai/6", "x-a": "1"}}));
+        assert_eq!(c.warnings.len(), 1);
     }
 
     #[test]
