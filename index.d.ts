@@ -51,24 +51,9 @@ export interface CallOptions {
   signal?: AbortSignal
 }
 
-/** The configuration document: the same snake_case keys as a polyfuse.json / polyfuse.toml file. */
-export interface ConfigDocument {
-  env_providers?: boolean
-  providers?: Record<string, {
-    format: 'openai' | 'anthropic' | 'gemini' | 'mistral' | 'mock'
-    base_url?: string
-    api_key?: string
-    api_key_env?: string
-    auth_header?: string
-    headers?: Record<string, string>
-    query?: Record<string, string>
-    max_tokens_field?: string
-  }>
-  policy?: Record<string, unknown>
-  routes?: Record<string, unknown>
-  mock?: { models?: Record<string, Record<string, unknown>> }
-  [key: string]: unknown
-}
+/** The configuration document (typed in config.d.ts, checked against the core's schema). */
+import type { ConfigDocument } from './config'
+export type * from './config'
 
 export interface ClientOptions {
   /** The config document, a path to a `.json` / `.toml` file, or undefined (environment + `mock`). */

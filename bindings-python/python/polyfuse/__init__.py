@@ -22,6 +22,7 @@ import sys as _sys
 import os as _os
 
 from . import _polyfuse, ledger
+from ._config import ConfigDocument
 from ._client import AsyncStream, Client, ConfigArg, Messages, SyncClient, SyncStream, UsageCallback
 from ._openai import AsyncChatCompletionStream, ChatCompletion, ChatCompletionChunk, ChatCompletionStream
 from ._types import (
@@ -73,6 +74,7 @@ __all__ = [
     "AsyncStream",
     "SyncStream",
     "ConfigArg",
+    "ConfigDocument",
     "Messages",
     "UsageCallback",
     "Response",

@@ -30,13 +30,15 @@ from typing import (
 )
 
 from . import _polyfuse
+from ._config import ConfigDocument
 from ._openai import AsyncChat, Chat
 from ._types import LedgerStats, Response, StreamEvent, TargetHealth, UsageEvent, UsageSummary, _event_from_dict
 
 __all__ = ["Client", "SyncClient", "AsyncStream", "SyncStream", "ConfigArg", "Messages", "UsageCallback"]
 
-ConfigArg = Union[None, Mapping[str, Any], str, "os.PathLike[str]"]
-"""A config: None (defaults and environment), a dict, or a path to a .json / .toml file."""
+ConfigArg = Union[None, ConfigDocument, str, "os.PathLike[str]"]
+"""A config: None (defaults and environment), a dict (typed: `polyfuse.ConfigDocument`), or a
+path to a .json / .toml file."""
 Messages = Union[str, Sequence[Mapping[str, Any]]]
 """A prompt string or a list of OpenAI-style messages (``{"role": ..., "content": ...}``)."""
 UsageCallback = Callable[[UsageEvent], Union[None, Awaitable[None]]]
