@@ -7,7 +7,7 @@ log "Rust: build the mock provider server and run the Rust tests"
 cargo build -q -p polyfuse-mock-server
 export POLYFUSE_MOCK_SERVER="$CARGO_TARGET_DIR/debug/polyfuse-mock-server"
 cargo test -p polyfuse-core -p polyfuse-mock-server
-setup_python nbclient ipykernel nbformat mypy
+setup_python nbclient ipykernel nbformat mypy openai
 log "Python tests"
 "$VENV/bin/python" -m pytest tests/python -q
 setup_node
