@@ -835,8 +835,10 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Chat = nativeBinding.Chat
 module.exports.ChatStream = nativeBinding.ChatStream
 module.exports.Client = nativeBinding.Client
+module.exports.Completions = nativeBinding.Completions
 module.exports._drainUsageAtExit = nativeBinding._drainUsageAtExit
 module.exports._flushLedgersAtExit = nativeBinding._flushLedgersAtExit
 module.exports._usageExitBound = nativeBinding._usageExitBound

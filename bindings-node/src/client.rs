@@ -7,13 +7,13 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt;
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
-use tokio::sync::watch;
 
 use polyfuse_core as core;
 
 use crate::convert::{self, Response};
 use crate::error;
 use crate::options;
+use crate::signal::wait_cancelled;
 use crate::stream::ChatStream;
 use crate::usage;
 
@@ -81,19 +81,15 @@ impl Client {
             .and_then(|o| convert::call_args(env, o));
         // The signal stays on the JS thread; the future gets the call and a watch receiver. The
         // core call starts here, so a call aborted at once still has its (cancelled) usage event.
-        let (call, model, aborted, cancelled) = match args {
+        let (call, model, aborted, signal) = match args {
             Ok(a) => {
                 let aborted = a.signal.as_ref().is_some_and(|s| s.aborted);
                 let model = a.request.model.clone();
-                let cancelled = if aborted {
-                    None
-                } else {
-                    cancel_watch(a.signal.as_ref())
-                };
-                (Ok(client.complete(a.request)), model, aborted, cancelled)
+                (Ok(client.complete(a.request)), model, aborted, a.signal)
             }
             Err(e) => (Err(e), String::new(), false, None),
         };
+        let cancelled = signal.as_ref().map(|s| s.fired.clone());
         let fut = async move {
             let call = call?;
             if aborted {
@@ -113,7 +109,11 @@ impl Client {
                 Err(_) => Err(error::panicked("complete")),
             }
         };
-        env.spawn_future_with_callback(fut.map(Ok::<_, napi::Error>), |env, result| {
+        env.spawn_future_with_callback(fut.map(Ok::<_, napi::Error>), move |env, result| {
+            // Settled: the abort listener comes off the signal.
+            if let Some(signal) = signal {
+                signal.settle(env);
+            }
             result.map_err(|e| error::to_js_error(env, e))
         })
     }
@@ -140,8 +140,7 @@ impl Client {
                     drop(stream);
                     return ChatStream::failed(error::cancelled(&model));
                 }
-                let signal = args.signal.map(|s| s.signal);
-                ChatStream::new(stream, model, signal)
+                ChatStream::new(stream, model, args.signal)
             }
             Err(e) => ChatStream::failed(e),
         }
@@ -191,22 +190,5 @@ impl Client {
             usage.delivered().await;
         }
         Ok(())
-    }
-}
-
-/// Registers `signal.onabort` → a watch channel the call's future selects on.
-pub(crate) fn cancel_watch(signal: Option<&convert::Signal>) -> Option<watch::Receiver<bool>> {
-    let s = signal?;
-    let (tx, rx) = watch::channel(false);
-    s.signal.on_abort(move || {
-        tx.send_replace(true);
-    });
-    Some(rx)
-}
-
-/// Resolves when the signal fires; never, if the signal is gone without firing.
-pub(crate) async fn wait_cancelled(mut rx: watch::Receiver<bool>) {
-    if rx.wait_for(|c| *c).await.is_err() {
-        std::future::pending::<()>().await;
     }
 }

@@ -329,11 +329,7 @@ pub(crate) struct CallArgs {
     pub signal: Option<Signal>,
 }
 
-/// An `AbortSignal` and whether it had already fired when the call was made.
-pub(crate) struct Signal {
-    pub signal: AbortSignal,
-    pub aborted: bool,
-}
+pub(crate) use crate::signal::Signal;
 
 fn invalid(message: String) -> core::Error {
     core::Error::invalid_request(message)
@@ -385,7 +381,9 @@ pub(crate) fn call_args(env: &Env, options: Object) -> std::result::Result<CallA
                 });
                 input = json(env, value, &key)?;
             }
-            "signal" => signal = self::signal(env, value, ty)?,
+            "signal" => {
+                signal = Signal::read(env, Some(value), "option `signal`")?;
+            }
             _ => {
                 options::check_call_key(&key)?;
                 // The core accepts camelCase and snake_case names and rejects unknown ones.
@@ -407,32 +405,6 @@ pub(crate) fn call_args(env: &Env, options: Object) -> std::result::Result<CallA
     }
     let request = core::Request::from_values(&model, input, Value::Object(params))?;
     Ok(CallArgs { request, signal })
-}
-
-/// The `signal` option: an `AbortSignal`, or `null` (none).
-pub(crate) fn signal(
-    env: &Env,
-    value: Unknown,
-    ty: ValueType,
-) -> std::result::Result<Option<Signal>, core::Error> {
-    if ty == ValueType::Null {
-        return Ok(None);
-    }
-    let obj: Object = unsafe { Object::from_napi_value(env.raw(), value.raw()) }.map_err(|_| {
-        invalid(format!(
-            "option `signal`: expected an AbortSignal, got {}",
-            type_name(ty)
-        ))
-    })?;
-    let aborted: Option<bool> = obj.get("aborted").ok().flatten();
-    let Some(aborted) = aborted else {
-        return Err(invalid(
-            "option `signal`: expected an AbortSignal".to_string(),
-        ));
-    };
-    let s = unsafe { AbortSignal::from_napi_value(env.raw(), value.raw()) }
-        .map_err(|e| invalid(format!("option `signal`: {}", e.reason)))?;
-    Ok(Some(Signal { signal: s, aborted }))
 }
 
 pub(crate) fn json(

@@ -15,10 +15,11 @@ use serde_json::{Map, Value};
 use polyfuse_core as core;
 use polyfuse_core::fusion as cf;
 
-use crate::client::{cancel_watch, wait_cancelled, Client};
+use crate::client::Client;
 use crate::convert::{self, attempt_to_js, usage_to_js, Attempt, Signal, Usage};
 use crate::error;
 use crate::options::describe;
+use crate::signal::wait_cancelled;
 use crate::stream::ChatStream;
 
 /// One member's answer (in a debate, its latest).
@@ -368,7 +369,7 @@ fn fuse_args(
                 }
                 input = Some(convert::json(env, value, &key)?);
             }
-            "signal" => signal = convert::signal(env, value, ty)?,
+            "signal" => signal = Signal::read(env, Some(value), "option `signal`")?,
             _ => {
                 rest.insert(key.clone(), convert::json(env, value, &key)?);
             }
@@ -402,18 +403,14 @@ impl Client {
     ) -> Result<PromiseRaw<'env, FusionResult>> {
         let client = self.inner.clone();
         // The signal stays on the JS thread; the future gets the fusion and a watch receiver.
-        let (req, aborted, cancelled) = match fuse_args(env, "fuse", options) {
+        let (req, aborted, signal) = match fuse_args(env, "fuse", options) {
             Ok((req, signal)) => {
                 let aborted = signal.as_ref().is_some_and(|s| s.aborted);
-                let cancelled = if aborted {
-                    None
-                } else {
-                    cancel_watch(signal.as_ref())
-                };
-                (Ok(req), aborted, cancelled)
+                (Ok(req), aborted, signal)
             }
             Err(e) => (Err(e), false, None),
         };
+        let cancelled = signal.as_ref().map(|s| s.fired.clone());
         let fut = async move {
             let req = req?;
             if aborted {
@@ -432,7 +429,11 @@ impl Client {
                 Err(_) => Err(error::panicked("fuse")),
             }
         };
-        env.spawn_future_with_callback(fut.map(Ok::<_, napi::Error>), |env, result| {
+        env.spawn_future_with_callback(fut.map(Ok::<_, napi::Error>), move |env, result| {
+            // Settled: the abort listener comes off the signal.
+            if let Some(signal) = signal {
+                signal.settle(env);
+            }
             result.map_err(|e| error::to_js_error(env, e))
         })
     }
@@ -451,7 +452,7 @@ impl Client {
                 if signal.as_ref().is_some_and(|s| s.aborted) {
                     return ChatStream::failed(error::cancelled("fusion"));
                 }
-                ChatStream::fusion(self.inner.fuse_stream(req), signal.map(|s| s.signal))
+                ChatStream::fusion(self.inner.fuse_stream(req), signal)
             }
             Err(e) => ChatStream::failed(e),
         }

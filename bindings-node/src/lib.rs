@@ -11,13 +11,17 @@
 // `polyfuse_core::Error` is large (168 bytes); boxing it is the core's call (reported).
 #![allow(clippy::result_large_err)]
 
+mod ai_sdk;
+mod calls;
 mod client;
 mod convert;
 mod error;
 mod fusion;
 mod json;
 mod ledger;
+mod openai;
 mod options;
+mod signal;
 mod stream;
 mod summary;
 mod usage;
@@ -26,6 +30,7 @@ pub use client::Client;
 pub use convert::{Attempt, Response, StreamEvent, TargetHealth, ToolCall, Usage, UsageEvent};
 pub use fusion::{FusionEvent, FusionResult};
 pub use ledger::{query_ledger, write_report, LedgerStats, ReportSummary};
+pub use openai::{Chat, Completions};
 pub use stream::ChatStream;
 pub use summary::{DeliveryStats, Percentiles, UsageSummary, UsageTotals};
 

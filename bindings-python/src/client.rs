@@ -15,6 +15,13 @@ pub struct PyClient {
     pub(crate) client: Client,
 }
 
+impl PyClient {
+    /// The core client (for the drop-ins in `openai.rs`).
+    pub(crate) fn core(&self) -> &Client {
+        &self.client
+    }
+}
+
 fn request(
     model: &Bound<'_, PyAny>,
     input: &Bound<'_, PyAny>,

@@ -1,5 +1,6 @@
-//! Streams: `_EventStream` holds a core stream (a call's `EventStream`, or a fusion's
-//! `FusionStream`) and hands out one event per `next()` (async) or `next_blocking()` call, as a
+//! Streams: `_EventStream` holds a core stream (a call's `EventStream`, a fusion's
+//! `FusionStream`, or a `ValueStream` of another SDK's shapes: the OpenAI drop-in's chunks) and
+//! hands out one event per `next()` (async) or `next_blocking()` call, as a
 //! dict (`{"type": "text_delta", ...}`), `None` at the end.
 //! Dropping it (or `close()`) drops the core stream at once, which closes the HTTP connection and
 //! records the call as cancelled if it had not finished.
@@ -7,7 +8,7 @@ use std::sync::Arc;
 
 use futures_util::stream::BoxStream;
 use futures_util::{Stream, StreamExt};
-use polyfuse_core::Error;
+use polyfuse_core::{Error, ValueStream};
 use pyo3::prelude::*;
 use serde::Serialize;
 use serde_json::Value;
@@ -41,6 +42,13 @@ impl PyEventStream {
         });
         PyEventStream {
             inner: Arc::new(Mutex::new(Some(values.boxed()))),
+        }
+    }
+
+    /// A stream whose items are already JSON values.
+    pub fn of_values(stream: ValueStream) -> Self {
+        PyEventStream {
+            inner: Arc::new(Mutex::new(Some(stream))),
         }
     }
 }

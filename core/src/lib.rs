@@ -34,7 +34,10 @@ pub use types::error::{Error, ErrorKind, Result};
 pub use types::message::{Content, ContentPart, FunctionCall, Message, Role, ToolCall};
 pub use types::request::{Params, Request};
 pub use types::response::{Attempt, FinishReason, Outcome, Response};
-pub use types::stream::{EventStream, StreamEvent};
+pub use types::stream::{started, EventStream, StreamEvent, ValueStream};
+/// The shapes of other SDKs that polyfuse reads and produces: OpenAI Chat Completions (the
+/// drop-ins) and the Vercel AI SDK's language-model specification (its provider).
+pub use types::{ai_sdk, openai};
 pub use usage::ledger::{query as query_ledger, LedgerFilter, LedgerLocation, LedgerStats};
 pub use usage::report::{write_report, ReportSummary};
 pub use usage::{

@@ -22,7 +22,9 @@ import sys as _sys
 import os as _os
 
 from . import _polyfuse, ledger
+from ._config import ConfigDocument
 from ._client import AsyncStream, Client, ConfigArg, Messages, SyncClient, SyncStream, UsageCallback
+from ._openai import AsyncChatCompletionStream, ChatCompletion, ChatCompletionChunk, ChatCompletionStream
 from ._types import (
     Attempt,
     Final,
@@ -88,6 +90,7 @@ __all__ = [
     "AsyncStream",
     "SyncStream",
     "ConfigArg",
+    "ConfigDocument",
     "Messages",
     "UsageCallback",
     "Response",
@@ -122,6 +125,10 @@ __all__ = [
     "SwapCheck",
     "VoteCount",
     "VoteTally",
+    "ChatCompletion",
+    "ChatCompletionChunk",
+    "ChatCompletionStream",
+    "AsyncChatCompletionStream",
     "PolyfuseError",
     "RateLimitError",
     "OverloadedError",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
 import inspect
 import os
 import threading
@@ -29,13 +30,16 @@ from typing import (
 )
 
 from . import _polyfuse
+from ._config import ConfigDocument
+from ._openai import AsyncChat, Chat
 from ._fusion import AsyncFusion, SyncFusion
 from ._types import LedgerStats, Response, StreamEvent, TargetHealth, UsageEvent, UsageSummary, _event_from_dict
 
 __all__ = ["Client", "SyncClient", "AsyncStream", "SyncStream", "ConfigArg", "Messages", "UsageCallback"]
 
-ConfigArg = Union[None, Mapping[str, Any], str, "os.PathLike[str]"]
-"""A config: None (defaults and environment), a dict, or a path to a .json / .toml file."""
+ConfigArg = Union[None, ConfigDocument, str, "os.PathLike[str]"]
+"""A config: None (defaults and environment), a dict (typed: `polyfuse.ConfigDocument`), or a
+path to a .json / .toml file."""
 Messages = Union[str, Sequence[Mapping[str, Any]]]
 """A prompt string or a list of OpenAI-style messages (``{"role": ..., "content": ...}``)."""
 UsageCallback = Callable[[UsageEvent], Union[None, Awaitable[None]]]
@@ -359,6 +363,12 @@ class Client(AsyncFusion, _BaseClient):
         self._check_process()
         return AsyncStream(self._native.stream(model, messages, params or None), self._usage)
 
+    @functools.cached_property
+    def chat(self) -> AsyncChat:
+        """The OpenAI-shaped drop-in: ``await client.chat.completions.create(model=...,
+        messages=...)`` returns objects shaped like openai-python's (see ``polyfuse._openai``)."""
+        return AsyncChat(self)
+
     async def aflush_usage(self) -> None:
         """Waits until every usage event of the calls made so far was delivered to the callbacks
         (``async def`` callbacks included)."""
@@ -401,6 +411,12 @@ class SyncClient(SyncFusion, _BaseClient):
         """A streamed completion: ``for event in client.stream(...)``."""
         self._check_process()
         return SyncStream(self._native.stream(model, messages, params or None))
+
+    @functools.cached_property
+    def chat(self) -> Chat:
+        """The OpenAI-shaped drop-in: ``client.chat.completions.create(model=..., messages=...)``
+        (blocking), shaped like openai-python's ``OpenAI`` client."""
+        return Chat(self)
 
     def __enter__(self) -> "SyncClient":
         return self

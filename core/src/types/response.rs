@@ -120,38 +120,9 @@ pub struct Response {
 }
 
 impl Response {
-    /// The response as an OpenAI `chat.completion` object, for code written against the OpenAI SDK.
+    /// The response as an OpenAI `chat.completion` object, for code written against the OpenAI SDK
+    /// (see [`crate::types::openai::chat_completion`]).
     pub fn to_openai(&self) -> Value {
-        let created = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        let mut message = serde_json::to_value(&self.message).unwrap_or(Value::Null);
-        if let Some(m) = message.as_object_mut() {
-            m.entry("content").or_insert(Value::Null);
-            m.entry("refusal").or_insert(Value::Null);
-        }
-        serde_json::json!({
-            "id": self.provider_response_id.clone().unwrap_or_else(|| self.id.clone()),
-            "object": "chat.completion",
-            "created": created,
-            "model": self.provider_model.clone().unwrap_or_else(|| self.model.clone()),
-            "choices": [{
-                "index": 0,
-                "message": message,
-                "logprobs": null,
-                "finish_reason": self.finish_reason.as_str(),
-            }],
-            "usage": {
-                "prompt_tokens": self.usage.input_tokens,
-                "completion_tokens": self.usage.output_tokens,
-                "total_tokens": self.usage.total_tokens(),
-                "prompt_tokens_details": {
-                    "cached_tokens": self.usage.cached_input_tokens,
-                    "cache_write_tokens": self.usage.cache_write_tokens,
-                },
-                "completion_tokens_details": {"reasoning_tokens": self.usage.reasoning_tokens},
-            },
-        })
+        crate::types::openai::chat_completion(self)
     }
 }

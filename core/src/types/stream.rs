@@ -2,8 +2,9 @@
 //! carrying the complete Response, or with an error; never with a silent truncation.
 use std::pin::Pin;
 
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::types::error::Error;
 use crate::types::response::Response;
@@ -37,3 +38,34 @@ pub enum StreamEvent {
 
 /// A stream of events; an `Err` item ends it.
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, Error>> + Send>>;
+
+/// A stream of JSON values: a stream of events in another SDK's shapes (`types::openai`,
+/// `types::ai_sdk`); an `Err` item ends it.
+pub type ValueStream = Pin<Box<dyn Stream<Item = Result<Value, Error>> + Send>>;
+
+/// `events` with each event turned into zero or more values by `view` (which may keep state);
+/// the error that ends `events` ends the result.
+pub fn map_stream<F>(events: EventStream, mut view: F) -> ValueStream
+where
+    F: FnMut(StreamEvent) -> Vec<Value> + Send + 'static,
+{
+    Box::pin(events.flat_map(move |item| {
+        let values: Vec<Result<Value, Error>> = match item {
+            Ok(event) => view(event).into_iter().map(Ok).collect(),
+            Err(e) => vec![Err(e)],
+        };
+        futures_util::stream::iter(values)
+    }))
+}
+
+/// Waits for `stream`'s first item: an error there is returned (as the official SDKs' `create()`
+/// fails when the request does, before any chunk); otherwise the stream, that item first.
+pub async fn started(mut stream: ValueStream) -> Result<ValueStream, Error> {
+    match stream.next().await {
+        Some(Ok(first)) => Ok(Box::pin(
+            futures_util::stream::once(async move { Ok(first) }).chain(stream),
+        )),
+        Some(Err(e)) => Err(e),
+        None => Ok(stream),
+    }
+}
