@@ -172,6 +172,40 @@ export interface BudgetConfig {
   scope: string
 }
 
+/** A named fusion (`fusions.<name>`, called as the model `fusion/<name>`): the options of `fuse`. */
+export interface FusionConfig {
+  /** Model strings or routes. */
+  pool: string[]
+  /** The judge's model or route. */
+  judge?: string | null
+  /** `merge` (default), `best-of`, `debate` or `vote`. */
+  mode?: 'merge' | 'best-of' | 'debate' | 'vote'
+  /** Usable answers to wait for before the grace timer starts (default: all). */
+  quorum?: number | null
+  /** How long the stragglers may still answer once the quorum is in. */
+  grace_ms?: number | null
+  /** Hard deadline per phase in ms (both phases). */
+  deadline_ms?: number | null
+  /** Debate rounds after the first answers (default 1, max 3). */
+  rounds?: number | null
+  /** The seed of the candidates' order. */
+  seed?: number | null
+  /** Best-of's rubric, replacing the default one. */
+  rubric?: string | null
+  /** The judge's instructions, replacing the mode's. */
+  judge_prompt?: string | null
+  /** Vote's answer extractor: `auto`, `boxed`, `final_answer`, `letter` or `json:<field>`. */
+  extractor?: string | null
+  /** Best-of: a second, order-swapped judge pass. */
+  order_swap?: boolean
+  /** Merge: analysis and answer in one judge call. */
+  single_call?: boolean
+  /** Skip the judge when the usable answers agree (default true). */
+  agreement_shortcut?: boolean
+  /** Debate: how the last round becomes one answer (`auto`, `vote`, `best-of`, `merge`). */
+  finalize?: string | null
+}
+
 /** The configuration document: the same snake_case keys as a polyfuse.json / polyfuse.toml file. */
 export interface ConfigDocument {
   /** Built-in providers from the usual environment variables (default true). */
@@ -183,4 +217,6 @@ export interface ConfigDocument {
   usage?: UsageConfig
   pricing?: PricingConfig
   budgets?: BudgetConfig[]
+  /** Named fusions, called as the model `fusion/<name>`. */
+  fusions?: Record<string, FusionConfig>
 }

@@ -62,6 +62,27 @@ export interface ClientOptions {
   onUsage?: (event: UsageEvent) => void
 }
 
+/**
+ * Which events `queryLedger` / `writeReport` read from a usage ledger (`usage.ledger` in the
+ * config). Every key is optional; given ones must all match.
+ */
+export interface LedgerFilter {
+  /** Events that started at or after this time (ms since the Unix epoch). */
+  sinceMs?: number
+  /** Events that started before this time (ms since the Unix epoch). */
+  untilMs?: number
+  /** The event's model, exactly (`provider/model` for an attempt; what was requested for a call). */
+  model?: string
+  /** The route's name, exactly. */
+  route?: string
+  /** Attempt or call events only (`writeReport` always reads calls). */
+  level?: 'attempt' | 'call'
+  /** Tags the event must carry with these values (JSON equality: `'1'` is not `1`). */
+  tags?: Record<string, unknown>
+  /** At most this many events: the first ones, in the order they were written. */
+  limit?: number
+}
+
 /** An OpenAI `chat.completion` object (what `response.openai` holds). */
 export type OpenAIChatCompletion = ChatCompletion
 
@@ -407,6 +428,57 @@ export declare class InternalError extends PolyfuseError {
 
 export interface ChatStream extends AsyncIterableIterator<StreamEvent> {}
 
+/** How a fusion makes one answer of its pool's. */
+export type FusionMode = 'merge' | 'best-of' | 'debate' | 'vote'
+
+/** How a fusion reached its answer: the judge output read and how, why no judge was needed, or the fallback for a failed judge. */
+export type ParsePath =
+  | 'json' | 'fenced_json' | 'repair' | 'pattern' | 'marker' | 'no_marker' | 'raw'
+  | 'agreement' | 'single' | 'vote' | 'fallback_vote' | 'fallback_similarity' | 'fallback_primary'
+
+/**
+ * The options of `fuse()` and `fuseStream()`. Pass `messages` or `prompt`. Every key not listed
+ * here is a call parameter each member gets (`temperature`, `maxTokens`, `tags`, ...).
+ */
+export interface FuseOptions extends Omit<CallOptions, 'model'> {
+  /** Model strings or routes, or `{ model, samples }` for self-fusion (one model sampled N times, temperature 0.7 unless given). */
+  pool: string[] | { model: string; samples: number }
+  /** The judge's model or route (not in the pool by default: models prefer their own text). */
+  judge?: string
+  /** `merge` (default), `best-of`, `debate` or `vote`. */
+  mode?: FusionMode
+  /** Usable answers to wait for before the grace timer starts (default: all). */
+  quorum?: number
+  /** How long the stragglers may still answer once the quorum is in (default: as long as the quorum took, at most 5 s). */
+  graceMs?: number
+  /** Hard deadline per phase in ms: one number for both, or `{ panel, judge }`. */
+  deadlineMs?: number | { panel?: number; judge?: number }
+  /** Debate rounds after the first answers (default 1, max 3). */
+  rounds?: number
+  /** The seed of the candidates' order (recorded on the result; the same seed gives the same order). */
+  seed?: number
+  /** Best-of's rubric, replacing the default one. */
+  rubric?: string
+  /** The judge's instructions, replacing the mode's. */
+  judgePrompt?: string
+  /** Vote's answer extractor: `'auto'` (default), `'boxed'`, `'final_answer'`, `'letter'`, `'json:<field>'` or `{ json: '<field>' }`. */
+  extractor?: 'auto' | 'boxed' | 'final_answer' | 'letter' | (string & {}) | { json: string }
+  /** Best-of: a second, order-swapped judge pass that flags an inconsistent verdict. */
+  orderSwap?: boolean
+  /** Merge: analysis and answer in one judge call (after `FINAL ANSWER:`). */
+  singleCall?: boolean
+  /** Skip the judge when the usable answers agree (default true). */
+  agreementShortcut?: boolean
+  /** Debate: how the last round becomes one answer. */
+  finalize?: 'auto' | 'vote' | 'best-of' | 'merge'
+}
+
+/** The events of `client.fuseStream()`. */
+export interface FusionStream extends AsyncIterableIterator<FusionEvent> {
+  next(): Promise<IteratorResult<FusionEvent, undefined>>
+  return(): Promise<IteratorResult<FusionEvent, undefined>>
+}
+
 
 /**
  * Which binding artifact the generated loader actually loaded: `'native'` for
@@ -473,6 +545,23 @@ export declare class Client {
    * work but their usage events are dropped.
    */
   close(): Promise<void>
+  /**
+   * Runs one prompt through `pool` in parallel, then one answer (`mode`: `merge` by default,
+   * `best-of`, `debate` or `vote`). Rejects with a `PolyfuseError` (kind `cancelled` when
+   * `signal` aborts it, which cancels every member and judge call still running).
+   */
+  fuse(options: FuseOptions): Promise<FusionResult>
+  /**
+   * A streamed fusion: `for await (const event of client.fuseStream({...}))` gives `started`,
+   * a `member` per member, `judging` per judge call, the answer's `text_delta`s, then `final`
+   * with the result. Lazy; `break` or `signal` cancels every call still running.
+   */
+  fuseStream(options: FuseOptions): FusionStream
+  /**
+   * The usage ledger's counters (`written`, `failed`, `dropped`, `pending`); zeros with the
+   * ledger off.
+   */
+  ledgerStats(): LedgerStats
   /** The OpenAI-shaped drop-in: `await client.chat.completions.create({ model, messages, ... })`. */
   get chat(): Chat
 }
@@ -485,6 +574,12 @@ export declare class Completions {}
  * bound. Resolves to the number of events the core could not hand over in time.
  */
 export declare function _drainUsageAtExit(): Promise<number>
+
+/**
+ * At exit: every ledger of the process writes what it has queued (within the exit bound).
+ * Returns the core's report of what was not written, if anything.
+ */
+export declare function _flushLedgersAtExit(): string | null
 
 /** The exit bound in milliseconds: the largest `usage.exit_flush_ms` of the clients. */
 export declare function _usageExitBound(): number
@@ -507,6 +602,18 @@ export interface Attempt {
   latencyMs: number
   ttftMs?: number
   usage: Usage
+  /** 1 for the call's first attempt, counting every target. */
+  number: number
+  /** A hedge: a backup request sent while an earlier one was still running. */
+  hedge: boolean
+  /** Made on a target after an earlier target of the route had failed. */
+  fallback: boolean
+}
+
+/** One round of a debate. */
+export interface DebateRound {
+  round: number
+  candidates: Array<FusionCandidate>
 }
 
 /** Usage event delivery counters. */
@@ -515,6 +622,113 @@ export interface DeliveryStats {
   delivered: number
   /** Dropped because the queue was full (or the client closed). */
   dropped: number
+  pending: number
+}
+
+/** One member's answer (in a debate, its latest). */
+export interface FusionCandidate {
+  /** Its seat in the pool (0-based). */
+  index: number
+  /** The label the judge saw (usable candidates only). */
+  label?: string
+  /** The member as configured (a model or route). */
+  model: string
+  /** `provider/model` that answered (a route's target). */
+  answeredBy?: string
+  text: string
+  status: 'ok' | 'truncated' | 'failed' | 'cancelled'
+  errorKind?: ErrorKind
+  error?: string
+  usage: Usage
+  latencyMs: number
+  /** The id of its (latest) call, as in its usage events. */
+  requestId?: string
+  /** The judge's score (best-of). */
+  score?: number
+  /** The final answer read out of its text (vote, a debate's vote). */
+  answer?: string
+  /** The debate round of this answer (0: the first answers). */
+  round: number
+}
+
+/** One event of a streamed fusion. A successful one always ends with exactly one `final` event. */
+export type FusionEvent =
+  | { type: 'started'; id: string; mode: FusionMode; members: Array<string>; seed: number }
+  | { type: 'member'; candidate: FusionCandidate }
+  | { type: 'judging'; purpose: string; model: string }
+  | { type: 'text_delta'; text: string }
+  | { type: 'restart'; reason: string }
+  | { type: 'final'; result: FusionResult }
+
+/** The result of a fusion (`client.fuse()`, or `response.fusion` of a `fusion/<name>` call). */
+export interface FusionResult {
+  /** The fusion's id: the `parentId` of its members' and judge's usage events. */
+  id: string
+  /** The config's name (`fusion/<name>`). */
+  name?: string
+  mode: FusionMode
+  answer: string
+  finishReason: FinishReason
+  /** The label of the candidate returned (best-of, vote, a fallback, agreement). */
+  winner?: string
+  /** Scores by label (best-of). */
+  scores: Record<string, number>
+  /** The judge's confidence (`high`, `medium`, `low`; best-of). */
+  confidence?: string
+  rationale?: string
+  /** A merge's analysis: the judge's JSON, or its text when it was not JSON. */
+  analysis?: unknown
+  /** Every member, in pool order. */
+  candidates: Array<FusionCandidate>
+  /** A debate's rounds (round 0: the first answers). */
+  rounds: Array<DebateRound>
+  /** Why a debate stopped before its last round (`agreement`, `no_change`, `too_few`). */
+  stoppedEarly?: string
+  vote?: VoteTally
+  swap?: SwapCheck
+  judgeModel?: string
+  /** Every judge call, in order. */
+  judge: Array<JudgeCall>
+  /** How the answer was reached. */
+  parsePath: ParsePath
+  /** The seed of the candidates' order: the same seed gives the same order. */
+  seed: number
+  /** The seats (pool indices) in label order: `order[0]` was shown as A. */
+  order: Array<number>
+  /** Not a judged answer of a full panel: one usable answer, or a fallback for a failed judge. */
+  degraded: boolean
+  warnings: Array<string>
+  /** Every member's and judge's usage summed (`costUsd` absent when a part is unknown). */
+  usage: Usage
+  /** Model calls made (members, every round, and judges). */
+  calls: number
+  latencyMs: number
+  ttftMs?: number
+  /** The fusion's calls as attempts (members then judges, in the order they ended). */
+  callLog: Array<Attempt>
+}
+
+/** One judge call: its raw output, or why it failed. */
+export interface JudgeCall {
+  purpose: 'verdict' | 'swap' | 'repair' | 'analysis' | 'synthesis' | 'merge' | 'tie_break'
+  model: string
+  text: string
+  ok: boolean
+  errorKind?: ErrorKind
+  error?: string
+  usage: Usage
+  latencyMs: number
+}
+
+/** The ledger's counters, as `client.ledgerStats()` reports them (all 0 with the ledger off). */
+export interface LedgerStats {
+  /** Events committed to the database. */
+  written: number
+  /** Events whose write failed (reported on stderr the first time). */
+  failed: number
+  /** Events dropped because the queue was full. */
+  dropped: number
+  /** Queued, not yet written (or failed). */
   pending: number
 }
 
@@ -544,6 +758,27 @@ export interface PolyfuseErrorFields {
   providerCode?: string
   /** Every attempt made for the call that failed. */
   attempts: Array<Attempt>
+}
+
+/**
+ * The events of the ledger at `path`, in the order they were written, that match every key of
+ * `filter` given: started in `[sinceMs, untilMs)` (ms since the Unix epoch), on `model` or
+ * `route` exactly, of one `level`, carrying each of `tags` with that value (JSON equality: `"2"`
+ * is not `2`); at most `limit` of them. The file is opened read-only, so a running client may go
+ * on writing it. Rejects with a `PolyfuseError` (kind `invalid_request`) naming what was wrong.
+ */
+export declare function queryLedger(path: string, filter?: LedgerFilter): Promise<UsageEvent[]>
+
+/** What `writeReport` wrote. */
+export interface ReportSummary {
+  /** The HTML file written. */
+  path: string
+  /** Calls in the report. */
+  calls: number
+  /** Their attempts. */
+  attempts: number
+  /** Charts in the page that have data. */
+  charts: number
 }
 
 /** The result of a successful call. */
@@ -576,6 +811,8 @@ export interface Response {
   toolCalls: Array<ToolCall>
   /** The same response as an OpenAI `chat.completion` object (snake_case, as the OpenAI SDK returns it). */
   openai: OpenAIChatCompletion
+  /** The whole fusion result, when the model was `fusion/<name>`. */
+  fusion?: FusionResult
 }
 
 /**
@@ -588,6 +825,14 @@ export type StreamEvent =
   | { type: 'tool_call_delta'; index: number; id?: string; name?: string; arguments: string }
   | { type: 'restart'; model: string; provider: string; reason: string }
   | { type: 'final'; response: Response }
+
+/** Best-of's order-swapped second pass, under the first pass's labels. */
+export interface SwapCheck {
+  winner?: string
+  scores: Record<string, number>
+  consistent: boolean
+  parsePath?: ParsePath
+}
 
 /** A target's circuit-breaker state, as `client.health()` reports it. */
 export interface TargetHealth {
@@ -626,6 +871,12 @@ export interface Usage {
   costUsd?: number
   /** `inputTokens + outputTokens`. */
   totalTokens: number
+  /**
+   * Where the figures come from: `reported` by the provider, `estimated` by polyfuse,
+   * `unknown` (a stream cut or cancelled before its usage arrived: 0 means unknown), `none`
+   * (nothing was consumed).
+   */
+  source: 'reported' | 'estimated' | 'unknown' | 'none'
 }
 
 /**
@@ -636,7 +887,7 @@ export interface UsageEvent {
   requestId: string
   /** For an attempt: its call's id; for a call: the fusion it belongs to. */
   parentId?: string
-  level: 'attempt' | 'call'
+  level: 'attempt' | 'call' | 'fusion'
   /** When the call or attempt started (milliseconds since the Unix epoch). */
   startedAtMs: number
   /** An attempt's number within its call. */
@@ -702,3 +953,29 @@ export interface UsageTotals {
   latencyMs: Percentiles
   ttftMs: Percentiles
 }
+
+/** One answer's share of a vote. */
+export interface VoteCount {
+  /** The answer, normalized. */
+  answer: string
+  votes: number
+  /** Votes over usable candidates. */
+  share: number
+  labels: Array<string>
+}
+
+/** A vote: the answers counted (most votes first), the winner's share as confidence. */
+export interface VoteTally {
+  answer?: string
+  counts: Array<VoteCount>
+  confidence: number
+  tie: boolean
+  abstained: Array<string>
+}
+
+/**
+ * Writes the usage report of the ledger at `path` to `out` (replacing it): its calls matching
+ * `filter` (as in `queryLedger`; `level` aside, since the report reads calls) in one
+ * self-contained HTML file with charts. Resolves to what it wrote.
+ */
+export declare function writeReport(path: string, out: string, filter?: LedgerFilter): Promise<ReportSummary>

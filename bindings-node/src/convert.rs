@@ -30,6 +30,11 @@ pub struct Usage {
     pub cost_usd: Option<f64>,
     /// `inputTokens + outputTokens`.
     pub total_tokens: i64,
+    /// Where the figures come from: `reported` by the provider, `estimated` by polyfuse,
+    /// `unknown` (a stream cut or cancelled before its usage arrived: 0 means unknown), `none`
+    /// (nothing was consumed).
+    #[napi(ts_type = "'reported' | 'estimated' | 'unknown' | 'none'")]
+    pub source: String,
 }
 
 /// One try at one target.
@@ -47,6 +52,12 @@ pub struct Attempt {
     pub latency_ms: f64,
     pub ttft_ms: Option<f64>,
     pub usage: Usage,
+    /// 1 for the call's first attempt, counting every target.
+    pub number: u32,
+    /// A hedge: a backup request sent while an earlier one was still running.
+    pub hedge: bool,
+    /// Made on a target after an earlier target of the route had failed.
+    pub fallback: bool,
 }
 
 /// A tool call of the answer, with its arguments parsed.
@@ -207,6 +218,7 @@ pub(crate) fn usage_to_js(u: &core::Usage) -> Usage {
         reasoning_tokens: u.reasoning_tokens as i64,
         cost_usd: u.cost_usd,
         total_tokens: u.total_tokens() as i64,
+        source: u.source.as_str().to_string(),
     }
 }
 
@@ -221,6 +233,9 @@ pub(crate) fn attempt_to_js(a: &core::Attempt) -> Attempt {
         latency_ms: a.latency_ms,
         ttft_ms: a.ttft_ms,
         usage: usage_to_js(&a.usage),
+        number: a.number,
+        hedge: a.hedge,
+        fallback: a.fallback,
     }
 }
 

@@ -189,6 +189,44 @@ class BudgetConfig(_BudgetConfigRequired, total=False):
     limit_tokens: Optional[float]
 
 
+class _FusionConfigRequired(TypedDict):
+    pool: List[str]
+    """Model strings or routes."""
+
+
+class FusionConfig(_FusionConfigRequired, total=False):
+    """A named fusion (`fusions.<name>`, called as the model `fusion/<name>`): the options of `fuse`."""
+
+    judge: Optional[str]
+    """The judge's model or route."""
+    mode: Union[Literal["merge"], Literal["best-of"], Literal["debate"], Literal["vote"]]
+    """`merge` (default), `best-of`, `debate` or `vote`."""
+    quorum: Optional[float]
+    """Usable answers to wait for before the grace timer starts (default: all)."""
+    grace_ms: Optional[float]
+    """How long the stragglers may still answer once the quorum is in."""
+    deadline_ms: Optional[float]
+    """Hard deadline per phase in ms (both phases)."""
+    rounds: Optional[float]
+    """Debate rounds after the first answers (default 1, max 3)."""
+    seed: Optional[float]
+    """The seed of the candidates' order."""
+    rubric: Optional[str]
+    """Best-of's rubric, replacing the default one."""
+    judge_prompt: Optional[str]
+    """The judge's instructions, replacing the mode's."""
+    extractor: Optional[str]
+    """Vote's answer extractor: `auto`, `boxed`, `final_answer`, `letter` or `json:<field>`."""
+    order_swap: bool
+    """Best-of: a second, order-swapped judge pass."""
+    single_call: bool
+    """Merge: analysis and answer in one judge call."""
+    agreement_shortcut: bool
+    """Skip the judge when the usable answers agree (default true)."""
+    finalize: Optional[str]
+    """Debate: how the last round becomes one answer (`auto`, `vote`, `best-of`, `merge`)."""
+
+
 class ConfigDocument(TypedDict, total=False):
     """The configuration document: the same snake_case keys as a polyfuse.json / polyfuse.toml file."""
 
@@ -201,8 +239,10 @@ class ConfigDocument(TypedDict, total=False):
     usage: UsageConfig
     pricing: PricingConfig
     budgets: List[BudgetConfig]
+    fusions: Dict[str, FusionConfig]
+    """Named fusions, called as the model `fusion/<name>`."""
 
 
 TargetConfig = Union[str, "TargetDetails"]
 
-__all__ = ["BreakerConfig", "BudgetConfig", "ConfigDocument", "ConfigErrorKind", "HedgeConfig", "LimitsConfig", "MidstreamConfig", "MockConfig", "MockFailureConfig", "MockModelConfig", "MockToolCallConfig", "ModelPriceConfig", "PolicyConfig", "PriceTierConfig", "PricesConfig", "PricingConfig", "ProviderConfig", "RouteConfig", "StrategyConfig", "TargetConfig", "TargetDetails", "UsageConfig", "WireFormat"]
+__all__ = ["BreakerConfig", "BudgetConfig", "ConfigDocument", "ConfigErrorKind", "FusionConfig", "HedgeConfig", "LimitsConfig", "MidstreamConfig", "MockConfig", "MockFailureConfig", "MockModelConfig", "MockToolCallConfig", "ModelPriceConfig", "PolicyConfig", "PriceTierConfig", "PricesConfig", "PricingConfig", "ProviderConfig", "RouteConfig", "StrategyConfig", "TargetConfig", "TargetDetails", "UsageConfig", "WireFormat"]

@@ -25,6 +25,16 @@ pub enum UsageSource {
 }
 
 impl UsageSource {
+    /// Its name, as serialized (`reported`, `estimated`, `unknown`, `none`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UsageSource::Reported => "reported",
+            UsageSource::Estimated => "estimated",
+            UsageSource::Unknown => "unknown",
+            UsageSource::None => "none",
+        }
+    }
+
     /// The source of a sum: the least certain of the parts (`unknown` > `estimated` >
     /// `reported` > `none`).
     fn combine(self, other: UsageSource) -> UsageSource {
