@@ -1,0 +1,3 @@
+//! Fuzz target `stream`: see `polyfuse_core::fuzzing::stream`.
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| polyfuse_core::fuzzing::stream(data));
