@@ -7,6 +7,7 @@ use pyo3::types::PyString;
 use serde_json::Value;
 
 use crate::error::to_pyerr;
+use crate::handoff::{Channel, Hub, Next};
 use crate::stream::PyEventStream;
 use crate::{convert, runtime, usage};
 
@@ -46,59 +47,48 @@ fn request(
     Request::from_values(model, input, params).map_err(to_pyerr)
 }
 
-fn response_to_py(value: Value) -> PyResult<Py<PyAny>> {
-    Python::attach(|py| Ok(convert::to_py(py, &value)?.unbind()))
-}
-
-/// The call, started now (the core creates its record at once), answered as a JSON value.
-fn complete_value(
-    client: &Client,
-    req: Request,
-) -> impl std::future::Future<Output = Result<Value, polyfuse_core::Error>> + Send + 'static {
-    let call = client.complete(req);
-    async move {
-        let response = call.await?;
-        serde_json::to_value(&response).map_err(|e| {
-            polyfuse_core::Error::new(
-                polyfuse_core::ErrorKind::InvalidResponse,
-                format!("cannot convert the response: {e}"),
-            )
-        })
-    }
-}
-
-type CallFuture = futures_util::future::BoxFuture<'static, Result<Value, polyfuse_core::Error>>;
-
-/// A started call: dropping it unawaited cancels it (its usage event says so).
+/// A started call: its answer (a core struct, converted straight to a dict when taken) comes
+/// through a [`Channel`]. Dropping it unawaited cancels it (its usage event says so).
 #[pyclass(frozen, name = "_Call", module = "polyfuse._polyfuse")]
 pub struct PyCall {
-    future: std::sync::Mutex<Option<CallFuture>>,
+    channel: Channel,
 }
 
 impl PyCall {
-    pub(crate) fn new(
-        future: impl std::future::Future<Output = Result<Value, polyfuse_core::Error>> + Send + 'static,
-    ) -> Self {
+    /// The call of `future`, run from the first `try_next` (the first await): a coroutine
+    /// that is never awaited, or cancelled before it ran, sends nothing.
+    pub(crate) fn new<F, T>(future: F) -> Self
+    where
+        F: std::future::Future<Output = Result<T, polyfuse_core::Error>> + Send + 'static,
+        T: serde::Serialize + Send + 'static,
+    {
         PyCall {
-            future: std::sync::Mutex::new(Some(Box::pin(future))),
+            channel: Channel::of_future(future),
         }
     }
 }
 
 #[pymethods]
 impl PyCall {
-    /// The call's Response as a dict (once: a second await raises).
-    async fn result(&self) -> PyResult<Py<PyAny>> {
-        let future = self
-            .future
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-            .ok_or_else(|| {
-                pyo3::exceptions::PyRuntimeError::new_err("polyfuse: this call was already awaited")
-            })?;
-        let value = runtime::run(future).await?;
-        response_to_py(value)
+    /// The answer as a dict, or `pending` while the call runs (then `wait`). Raises the call's
+    /// error. Once: afterwards it returns `None`.
+    fn try_next(&self, py: Python<'_>, pending: Py<PyAny>) -> PyResult<Option<Py<PyAny>>> {
+        Ok(match self.channel.try_next(py)? {
+            Next::Item(v) => Some(v),
+            Next::End => None,
+            Next::Pending => Some(pending),
+        })
+    }
+
+    /// Registers `future` (of the loop `hub` serves) to be resolved when the answer is there;
+    /// False when it already is.
+    fn wait(&self, hub: &Hub, future: Py<PyAny>) -> PyResult<bool> {
+        self.channel.wait(hub, future)
+    }
+
+    /// Cancels the call now (its connection is closed). Idempotent.
+    fn close(&self) {
+        self.channel.close();
     }
 }
 
@@ -151,7 +141,7 @@ impl PyClient {
         params: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyCall> {
         let req = request(model, messages, params)?;
-        Ok(PyCall::new(complete_value(&self.client, req)))
+        Ok(PyCall::new(self.client.complete(req)))
     }
 
     /// As `complete`, blocking (GIL released, interruptible with Ctrl-C).
@@ -164,11 +154,11 @@ impl PyClient {
         params: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         let req = request(model, messages, params)?;
-        let value = runtime::block_on(py, complete_value(&self.client, req))?;
-        response_to_py(value)
+        let response = runtime::block_on(py, self.client.complete(req))?;
+        convert::serialize(py, &response)
     }
 
-    /// A streamed call. Lazy: nothing is sent until the first `next()`.
+    /// A streamed call. Lazy: nothing is sent until the first `try_next()`.
     #[pyo3(signature = (model, messages, params=None))]
     fn stream(
         &self,

@@ -139,6 +139,19 @@ fn type_name(obj: &Bound<'_, PyAny>) -> String {
         .unwrap_or_else(|_| "?".to_string())
 }
 
+/// Converts a core value straight to Python (structs and maps become dicts, sequences lists),
+/// with no `serde_json::Value` in between.
+pub fn serialize<T: serde::Serialize + ?Sized>(py: Python<'_>, value: &T) -> PyResult<Py<PyAny>> {
+    pythonize::pythonize(py, value)
+        .map(Bound::unbind)
+        .map_err(|e| {
+            crate::error::to_pyerr(Error::new(
+                ErrorKind::InvalidResponse,
+                format!("cannot convert a value for Python: {e}"),
+            ))
+        })
+}
+
 /// Converts JSON to Python (objects become dicts, arrays lists).
 pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     Ok(match v {

@@ -4,7 +4,7 @@
 //! future or stream across: the result is the core's `FusionResult` as a dict, the stream's events
 //! the core's `FusionEvent`s as dicts. Cancelling the awaiting task (or dropping the stream)
 //! drops the core future, which cancels every member and judge call still running.
-use polyfuse_core::{Client, Error, ErrorKind, FuseRequest, FusionResult};
+use polyfuse_core::FuseRequest;
 use pyo3::prelude::*;
 use serde_json::Value;
 
@@ -25,24 +25,7 @@ fn fuse_request(
     FuseRequest::from_values(input, options).map_err(to_pyerr)
 }
 
-/// The fusion, started now, answered as the result's JSON value.
-fn fuse_value(
-    client: &Client,
-    req: FuseRequest,
-) -> impl std::future::Future<Output = Result<Value, Error>> + Send + 'static {
-    let client = client.clone();
-    async move {
-        let result: FusionResult = client.fuse(req).await?;
-        serde_json::to_value(&result).map_err(|e| {
-            Error::new(
-                ErrorKind::InvalidResponse,
-                format!("cannot convert the fusion result: {e}"),
-            )
-        })
-    }
-}
-
-/// Starts a fusion; `await call.result()` gives the `FusionResult` as a dict.
+/// A fusion, run from the first await of its `_Call`, which gives its `FusionResult` as a dict.
 #[pyfunction]
 #[pyo3(signature = (client, messages, options=None))]
 pub fn _fuse_start(
@@ -51,7 +34,8 @@ pub fn _fuse_start(
     options: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<PyCall> {
     let req = fuse_request(messages, options)?;
-    Ok(PyCall::new(fuse_value(&client.client, req)))
+    let client = client.client.clone();
+    Ok(PyCall::new(async move { client.fuse(req).await }))
 }
 
 /// As `_fuse_start`, blocking (GIL released, interruptible with Ctrl-C, which cancels it).
@@ -64,11 +48,12 @@ pub fn _fuse_blocking(
     options: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyAny>> {
     let req = fuse_request(messages, options)?;
-    let value = runtime::block_on(py, fuse_value(&client.client, req))?;
-    Ok(convert::to_py(py, &value)?.unbind())
+    let client = client.client.clone();
+    let result = runtime::block_on(py, async move { client.fuse(req).await })?;
+    convert::serialize(py, &result)
 }
 
-/// A streamed fusion (events as dicts). Lazy: nothing is sent until the first `next()`.
+/// A streamed fusion (events as dicts). Lazy: nothing is sent until the first `try_next()`.
 #[pyfunction]
 #[pyo3(signature = (client, messages, options=None))]
 pub fn _fuse_stream(

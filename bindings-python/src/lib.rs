@@ -6,6 +6,7 @@ mod client;
 mod convert;
 mod error;
 mod fusion;
+mod handoff;
 mod ledger;
 mod openai;
 mod runtime;
@@ -64,6 +65,7 @@ fn _polyfuse(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<client::PyClient>()?;
     m.add_class::<client::PyCall>()?;
     m.add_class::<stream::PyEventStream>()?;
+    m.add_class::<handoff::Hub>()?;
     m.add_class::<openai::PyOpenAICall>()?;
     m.add_function(wrap_pyfunction!(openai::_openai_call, m)?)?;
     m.add_function(wrap_pyfunction!(openai::_openai_complete, m)?)?;

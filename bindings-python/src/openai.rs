@@ -1,6 +1,6 @@
 //! The native half of the OpenAI drop-in (`client.chat.completions.create`): `_openai_call` reads
 //! the argument dict with the core (`openai::ChatCompletionCall`, which names every mistake);
-//! `_openai_complete` (async and blocking) returns the core's `chat.completion` dict;
+//! `_openai_complete` (a started `_Call`, and blocking) gives the core's `chat.completion` dict;
 //! `_openai_stream` (async and blocking) waits for the stream to start, so that a failing request
 //! raises from `create()` as with the official SDK, and returns an `_EventStream` of
 //! `chat.completion.chunk` dicts.
@@ -8,7 +8,7 @@ use polyfuse_core::openai::{self, ChatCompletionCall};
 use polyfuse_core::{Client, Error, ValueStream};
 use pyo3::prelude::*;
 
-use crate::client::PyClient;
+use crate::client::{PyCall, PyClient};
 use crate::error::to_pyerr;
 use crate::stream::PyEventStream;
 use crate::{convert, runtime};
@@ -50,15 +50,16 @@ fn to_py(value: serde_json::Value) -> PyResult<Py<PyAny>> {
     Python::attach(|py| Ok(convert::to_py(py, &value)?.unbind()))
 }
 
-/// The `chat.completion` dict of a non-streaming call.
+/// A non-streaming call, run from the first await of its `_Call`, which gives the `chat.completion` dict.
 #[pyfunction]
-pub async fn _openai_complete(client: Py<PyClient>, call: Py<PyOpenAICall>) -> PyResult<Py<PyAny>> {
-    let value = runtime::run(complete(
+pub fn _openai_complete(
+    client: &Bound<'_, PyClient>,
+    call: &Bound<'_, PyOpenAICall>,
+) -> PyResult<PyCall> {
+    Ok(PyCall::new(complete(
         client.get().core().clone(),
         call.get().call.clone(),
-    ))
-    .await?;
-    to_py(value)
+    )))
 }
 
 /// As `_openai_complete`, blocking (GIL released, interruptible with Ctrl-C).

@@ -1,26 +1,20 @@
 //! Streams: `_EventStream` holds a core stream (a call's `EventStream`, a fusion's
-//! `FusionStream`, or a `ValueStream` of another SDK's shapes: the OpenAI drop-in's chunks) and
-//! hands out one event per `next()` (async) or `next_blocking()` call, as a
-//! dict (`{"type": "text_delta", ...}`), `None` at the end.
-//! Dropping it (or `close()`) drops the core stream at once, which closes the HTTP connection and
-//! records the call as cancelled if it had not finished.
-use std::sync::Arc;
-
-use futures_util::stream::BoxStream;
-use futures_util::{Stream, StreamExt};
+//! `FusionStream`, or a `ValueStream` of another SDK's shapes: the OpenAI drop-in's chunks) in a
+//! [`Channel`] and hands out its events as dicts (`{"type": "text_delta", ...}`): `try_next`
+//! takes a queued one without waiting, `wait` registers an asyncio future for the next one,
+//! `next_blocking` waits with the GIL released. Dropping it (or `close()`) drops the core stream
+//! at once, which closes the HTTP connection and records the call as cancelled if it had not
+//! finished.
+use futures_util::Stream;
 use polyfuse_core::{Error, ValueStream};
 use pyo3::prelude::*;
 use serde::Serialize;
-use serde_json::Value;
-use tokio::sync::Mutex;
 
-use crate::{convert, runtime};
-
-type Shared = Arc<Mutex<Option<BoxStream<'static, Result<Value, Error>>>>>;
+use crate::handoff::{Channel, Hub, Next};
 
 #[pyclass(frozen, name = "_EventStream", module = "polyfuse._polyfuse")]
 pub struct PyEventStream {
-    inner: Shared,
+    channel: Channel,
 }
 
 impl PyEventStream {
@@ -28,86 +22,44 @@ impl PyEventStream {
     pub fn new<S, E>(stream: S) -> Self
     where
         S: Stream<Item = Result<E, Error>> + Send + 'static,
-        E: Serialize,
+        E: Serialize + Send + 'static,
     {
-        let values = stream.map(|item| {
-            item.and_then(|event| {
-                serde_json::to_value(&event).map_err(|e| {
-                    Error::new(
-                        polyfuse_core::ErrorKind::InvalidResponse,
-                        format!("cannot convert a stream event: {e}"),
-                    )
-                })
-            })
-        });
         PyEventStream {
-            inner: Arc::new(Mutex::new(Some(values.boxed()))),
+            channel: Channel::of_stream(stream),
         }
     }
 
     /// A stream whose items are already JSON values.
     pub fn of_values(stream: ValueStream) -> Self {
-        PyEventStream {
-            inner: Arc::new(Mutex::new(Some(stream))),
-        }
+        PyEventStream::new(stream)
     }
-}
-
-async fn next_event(inner: Shared) -> Result<Option<Value>, Error> {
-    let mut guard = inner.lock().await;
-    let Some(stream) = guard.as_mut() else {
-        return Ok(None);
-    };
-    match stream.next().await {
-        Some(Ok(event)) => Ok(Some(event)),
-        Some(Err(e)) => {
-            *guard = None;
-            Err(e)
-        }
-        None => {
-            *guard = None;
-            Ok(None)
-        }
-    }
-}
-
-fn to_py_opt(value: Option<Value>) -> PyResult<Option<Py<PyAny>>> {
-    Python::attach(|py| {
-        value
-            .map(|v| convert::to_py(py, &v).map(Bound::unbind))
-            .transpose()
-    })
 }
 
 #[pymethods]
 impl PyEventStream {
-    /// The next event as a dict, or None when the stream is over. Raises the call's error.
-    async fn next(&self) -> PyResult<Option<Py<PyAny>>> {
-        let value = runtime::run(next_event(self.inner.clone())).await?;
-        to_py_opt(value)
+    /// The next queued event as a dict, `None` when the stream is over, or `pending` when no
+    /// event is queued yet (then `wait`). Raises the call's error. Starts the call on first use.
+    fn try_next(&self, py: Python<'_>, pending: Py<PyAny>) -> PyResult<Option<Py<PyAny>>> {
+        Ok(match self.channel.try_next(py)? {
+            Next::Item(v) => Some(v),
+            Next::End => None,
+            Next::Pending => Some(pending),
+        })
     }
 
-    /// As `next`, blocking (GIL released, interruptible with Ctrl-C).
+    /// Registers `future` (of the loop `hub` serves) to be resolved when an event is queued;
+    /// False when one already is (nothing registered: call `try_next` again).
+    fn wait(&self, hub: &Hub, future: Py<PyAny>) -> PyResult<bool> {
+        self.channel.wait(hub, future)
+    }
+
+    /// The next event, blocking (GIL released, interruptible with Ctrl-C); `None` at the end.
     fn next_blocking(&self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let value = runtime::block_on(py, next_event(self.inner.clone()))?;
-        to_py_opt(value)
+        self.channel.next_blocking(py)
     }
 
     /// Drops the stream now (closing its connection). Idempotent.
     fn close(&self) {
-        match self.inner.try_lock() {
-            Ok(mut guard) => {
-                guard.take();
-            }
-            Err(_) => {
-                // A `next` is in flight: drop the stream as soon as it lets go.
-                let inner = self.inner.clone();
-                if let Ok(handle) = runtime::handle() {
-                    handle.spawn(async move {
-                        inner.lock().await.take();
-                    });
-                }
-            }
-        }
+        self.channel.close();
     }
 }

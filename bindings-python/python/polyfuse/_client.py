@@ -33,8 +33,8 @@ from . import _polyfuse
 from ._config import ConfigDocument
 from ._openai import AsyncChat, Chat
 from ._fusion import AsyncFusion, SyncFusion
-from ._stream import AsyncStream, SyncStream
-from ._types import LedgerStats, Response, TargetHealth, UsageEvent, UsageSummary
+from ._stream import AsyncStream, SyncStream, _await_call
+from ._types import LedgerStats, Response, StreamEvent, TargetHealth, UsageEvent, UsageSummary, _event_from_dict
 
 __all__ = ["Client", "SyncClient", "AsyncStream", "SyncStream", "ConfigArg", "Messages", "UsageCallback"]
 
@@ -263,15 +263,13 @@ class Client(AsyncFusion, _BaseClient):
         return self._finish(self._native.start_complete(model, messages, params or None))
 
     async def _finish(self, call: Any) -> Response:
-        if self._usage is not None:
-            self._usage.loop = asyncio.get_running_loop()
-        return Response._from_dict(await call.result())
+        return Response._from_dict(await _await_call(call, self._usage))
 
-    def stream(self, model: str, messages: Messages, **params: Any) -> AsyncStream:
+    def stream(self, model: str, messages: Messages, **params: Any) -> AsyncStream[StreamEvent]:
         """A streamed completion: ``async for event in client.stream(...)``. Lazy: the request is
         sent on the first iteration. Takes the same parameters as :meth:`complete`."""
         self._check_process()
-        return AsyncStream(self._native.stream(model, messages, params or None), self._usage)
+        return AsyncStream(self._native.stream(model, messages, params or None), self._usage, _event_from_dict)
 
     @functools.cached_property
     def chat(self) -> AsyncChat:
@@ -317,10 +315,10 @@ class SyncClient(SyncFusion, _BaseClient):
         self._check_process()
         return Response._from_dict(self._native.complete_blocking(model, messages, params or None))
 
-    def stream(self, model: str, messages: Messages, **params: Any) -> SyncStream:
+    def stream(self, model: str, messages: Messages, **params: Any) -> SyncStream[StreamEvent]:
         """A streamed completion: ``for event in client.stream(...)``."""
         self._check_process()
-        return SyncStream(self._native.stream(model, messages, params or None))
+        return SyncStream(self._native.stream(model, messages, params or None), _event_from_dict)
 
     @functools.cached_property
     def chat(self) -> Chat:

@@ -5,14 +5,14 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any, Coroutine, Dict, Mapping, Optional, Sequence, Union
 
 from . import _polyfuse
-from ._fusion_types import FusionMode, FusionResult, _fusion_event_from_dict
+from ._fusion_types import FusionEvent, FusionMode, FusionResult, _fusion_event_from_dict
+from ._stream import AsyncStream, SyncStream, _await_call
 
 if TYPE_CHECKING:
-    from ._client import AsyncStream, Messages, SyncStream
+    from ._client import Messages
 
 __all__ = ["AsyncFusion", "SyncFusion", "Pool"]
 
@@ -54,10 +54,7 @@ class AsyncFusion:
         return self._finish_fusion(call)
 
     async def _finish_fusion(self, call: Any) -> FusionResult:
-        usage = getattr(self, "_usage", None)
-        if usage is not None:
-            usage.loop = asyncio.get_running_loop()
-        return FusionResult._from_dict(await call.result())
+        return FusionResult._from_dict(await _await_call(call, getattr(self, "_usage", None)))
 
     def fuse_stream(
         self,
@@ -67,14 +64,12 @@ class AsyncFusion:
         judge: Optional[str] = None,
         mode: Optional[FusionMode] = None,
         **options: Any,
-    ) -> "AsyncStream":
+    ) -> "AsyncStream[FusionEvent]":
         """A streamed fusion: ``async for event in client.fuse_stream(...)`` gives
         ``FusionStarted``, a ``MemberDone`` per member, ``Judging`` per judge call, the final
         answer's ``TextDelta``s as it is produced (``FusionRestart``: discard what was shown), then
         ``FusionFinal`` with the :class:`FusionResult`. Lazy; leaving the loop cancels every call
         still running. Takes the same options as :meth:`fuse`."""
-        from ._client import AsyncStream
-
         self._check_process()  # type: ignore[attr-defined]
         native = _polyfuse._fuse_stream(self._native, messages, _options(pool, judge, mode, options))
         return AsyncStream(native, getattr(self, "_usage", None), _fusion_event_from_dict)
@@ -108,10 +103,8 @@ class SyncFusion:
         judge: Optional[str] = None,
         mode: Optional[FusionMode] = None,
         **options: Any,
-    ) -> "SyncStream":
+    ) -> "SyncStream[FusionEvent]":
         """A streamed fusion: ``for event in client.fuse_stream(...)``; see :meth:`Client.fuse_stream`."""
-        from ._client import SyncStream
-
         self._check_process()  # type: ignore[attr-defined]
         native = _polyfuse._fuse_stream(self._native, messages, _options(pool, judge, mode, options))
         return SyncStream(native, _fusion_event_from_dict)

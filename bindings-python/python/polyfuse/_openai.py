@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-from types import TracebackType
 from typing import (
     TYPE_CHECKING,
     Any,
@@ -33,9 +32,10 @@ from typing import (
 )
 
 from . import _polyfuse
+from ._stream import AsyncStream, SyncStream, _await_call
 
 if TYPE_CHECKING:
-    from ._client import Client, SyncClient
+    from ._client import Client, SyncClient, _UsageAdapter
 
 __all__ = [
     "OpenAIObject",
@@ -307,92 +307,29 @@ def _call(kwargs: Dict[str, Any]) -> _polyfuse._OpenAICall:
     return _polyfuse._openai_call(_plain(kwargs))
 
 
-class AsyncChatCompletionStream:
+class AsyncChatCompletionStream(AsyncStream[ChatCompletionChunk]):
     """The chunks of a streamed call (openai-python's ``AsyncStream[ChatCompletionChunk]``):
     ``async for chunk in stream``. Leaving the loop early (``break``), ``await stream.close()``
     or ``async with`` cancels the call and closes its connection."""
 
-    __slots__ = ("_native",)
+    __slots__ = ()
 
-    def __init__(self, native: _polyfuse._EventStream) -> None:
-        self._native: Optional[_polyfuse._EventStream] = native
-
-    def __aiter__(self) -> "AsyncChatCompletionStream":
-        return self
-
-    async def __anext__(self) -> ChatCompletionChunk:
-        native = self._native
-        if native is None:
-            raise StopAsyncIteration
-        try:
-            d = await native.next()
-        except BaseException:
-            self.close_now()
-            raise
-        if d is None:
-            self._native = None
-            raise StopAsyncIteration
-        return ChatCompletionChunk(d)
-
-    def close_now(self) -> None:
-        native, self._native = self._native, None
-        if native is not None:
-            native.close()
+    def __init__(self, native: _polyfuse._EventStream, usage: Optional[_UsageAdapter] = None) -> None:
+        super().__init__(native, usage, ChatCompletionChunk)
 
     async def close(self) -> None:
         """Stops the stream (cancelling the call if it has not finished)."""
-        self.close_now()
-
-    aclose = close
-
-    async def __aenter__(self) -> "AsyncChatCompletionStream":
-        return self
-
-    async def __aexit__(
-        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
-    ) -> None:
-        self.close_now()
+        await self.aclose()
 
 
-class ChatCompletionStream:
+class ChatCompletionStream(SyncStream[ChatCompletionChunk]):
     """The chunks of a streamed call (openai-python's ``Stream[ChatCompletionChunk]``):
     ``for chunk in stream``; ``close()`` or ``with`` stops it."""
 
-    __slots__ = ("_native",)
+    __slots__ = ()
 
     def __init__(self, native: _polyfuse._EventStream) -> None:
-        self._native: Optional[_polyfuse._EventStream] = native
-
-    def __iter__(self) -> "ChatCompletionStream":
-        return self
-
-    def __next__(self) -> ChatCompletionChunk:
-        native = self._native
-        if native is None:
-            raise StopIteration
-        try:
-            d = native.next_blocking()
-        except BaseException:
-            self.close()
-            raise
-        if d is None:
-            self._native = None
-            raise StopIteration
-        return ChatCompletionChunk(d)
-
-    def close(self) -> None:
-        """Stops the stream (cancelling the call if it has not finished)."""
-        native, self._native = self._native, None
-        if native is not None:
-            native.close()
-
-    def __enter__(self) -> "ChatCompletionStream":
-        return self
-
-    def __exit__(
-        self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException], tb: Optional[TracebackType]
-    ) -> None:
-        self.close()
+        super().__init__(native, ChatCompletionChunk)
 
 
 Messages = Iterable[Union[Mapping[str, Any], OpenAIObject]]
@@ -434,11 +371,11 @@ class AsyncCompletions:
         client = self._client
         client._check_process()
         call = _call(kwargs)
-        if client._usage is not None:
-            client._usage.loop = asyncio.get_running_loop()
         if call.stream:
-            return AsyncChatCompletionStream(await _polyfuse._openai_stream(client._native, call))
-        return ChatCompletion(await _polyfuse._openai_complete(client._native, call))
+            if client._usage is not None:
+                client._usage.loop = asyncio.get_running_loop()
+            return AsyncChatCompletionStream(await _polyfuse._openai_stream(client._native, call), client._usage)
+        return ChatCompletion(await _await_call(_polyfuse._openai_complete(client._native, call), client._usage))
 
 
 class Completions:
