@@ -21,10 +21,10 @@ import atexit as _atexit
 import sys as _sys
 import os as _os
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
 from . import _polyfuse, ledger
-from ._config import ConfigDocument
 from ._client import AsyncStream, Client, ConfigArg, Messages, SyncClient, SyncStream, UsageCallback
-from ._openai import AsyncChatCompletionStream, ChatCompletion, ChatCompletionChunk, ChatCompletionStream
 from ._types import (
     Attempt,
     Final,
@@ -44,22 +44,69 @@ from ._types import (
     UsageTotals,
     Percentiles,
 )
-from ._fusion_types import (
-    Candidate,
-    DebateRound,
-    FusionEvent,
-    FusionFinal,
-    FusionMode,
-    FusionRestart,
-    FusionResult,
-    FusionStarted,
-    Judging,
-    JudgeCall,
-    MemberDone,
-    SwapCheck,
-    VoteCount,
-    VoteTally,
-)
+
+if _TYPE_CHECKING:
+    from ._config import ConfigDocument
+    from ._openai import AsyncChatCompletionStream, ChatCompletion, ChatCompletionChunk, ChatCompletionStream
+    from ._fusion_types import (
+        Candidate,
+        DebateRound,
+        FusionEvent,
+        FusionFinal,
+        FusionMode,
+        FusionRestart,
+        FusionResult,
+        FusionStarted,
+        Judging,
+        JudgeCall,
+        MemberDone,
+        SwapCheck,
+        VoteCount,
+        VoteTally,
+    )
+
+# Imported on first use (PEP 562), to keep `import polyfuse` fast: the config's TypedDicts, the
+# OpenAI drop-in's classes and the fusion types.
+_LAZY = {
+    "ConfigDocument": "_config",
+    **dict.fromkeys(["AsyncChatCompletionStream", "ChatCompletion", "ChatCompletionChunk", "ChatCompletionStream"], "_openai"),
+    **dict.fromkeys(
+        [
+            "Candidate",
+            "DebateRound",
+            "FusionEvent",
+            "FusionFinal",
+            "FusionMode",
+            "FusionRestart",
+            "FusionResult",
+            "FusionStarted",
+            "Judging",
+            "JudgeCall",
+            "MemberDone",
+            "SwapCheck",
+            "VoteCount",
+            "VoteTally",
+        ],
+        "_fusion_types",
+    ),
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'polyfuse' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> "list[str]":
+    return sorted(set(globals()) | set(__all__))
+
+
 from .exceptions import (
     AllAttemptsFailedError,
     AuthenticationError,

@@ -4,15 +4,14 @@ usage callbacks (plain or ``async def``); every decision about a call is made by
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import functools
-import inspect
 import os
+import sys
 import threading
 import weakref
 from types import TracebackType
 from typing import (
+    TYPE_CHECKING,
     Any,
     Awaitable,
     Callable,
@@ -30,15 +29,20 @@ from typing import (
 )
 
 from . import _polyfuse
-from ._config import ConfigDocument
-from ._openai import AsyncChat, Chat
 from ._fusion import AsyncFusion, SyncFusion
 from ._stream import AsyncStream, SyncStream, _await_call
 from ._types import LedgerStats, Response, StreamEvent, TargetHealth, UsageEvent, UsageSummary, _event_from_dict
 
+if TYPE_CHECKING:  # asyncio, concurrent.futures and the drop-in are imported when first used
+    import asyncio
+    import concurrent.futures
+
+    from ._config import ConfigDocument
+    from ._openai import AsyncChat, Chat
+
 __all__ = ["Client", "SyncClient", "AsyncStream", "SyncStream", "ConfigArg", "Messages", "UsageCallback"]
 
-ConfigArg = Union[None, ConfigDocument, str, "os.PathLike[str]"]
+ConfigArg = Union[None, "ConfigDocument", str, "os.PathLike[str]"]
 """A config: None (defaults and environment), a dict (typed: `polyfuse.ConfigDocument`), or a
 path to a .json / .toml file."""
 Messages = Union[str, Sequence[Mapping[str, Any]]]
@@ -53,8 +57,11 @@ _live: "weakref.WeakSet[_BaseClient]" = weakref.WeakSet()
 
 
 def _running_loop() -> Optional[asyncio.AbstractEventLoop]:
+    aio = sys.modules.get("asyncio")
+    if aio is None:  # not even imported: no loop runs
+        return None
     try:
-        return asyncio.get_running_loop()
+        return aio.get_running_loop()  # type: ignore[no-any-return]
     except RuntimeError:
         return None
 
@@ -79,13 +86,15 @@ class _UsageAdapter:
                     self._run_async(lambda cb=cb: cb(ev), cb)  # type: ignore[misc]
                 else:
                     result = cb(ev)
-                    if inspect.isawaitable(result):
+                    if _isawaitable(result):
                         self._run_async(lambda r=result: r, cb)  # type: ignore[misc]
             except BaseException as exc:  # noqa: BLE001 - reported, never lost, never fatal
                 _polyfuse._report_unraisable(exc, cb)
         self.recover()
 
     def _run_async(self, make: Callable[[], Awaitable[Any]], cb: UsageCallback) -> None:
+        import asyncio
+
         loop = self.loop
         if loop is not None and loop.is_running() and not loop.is_closed():
             state = _Scheduled(make, cb, loop)
@@ -127,6 +136,10 @@ class _UsageAdapter:
             ]
             for f, _ in stranded:
                 del self.pending[f]
+        if not stranded:
+            return
+        import asyncio
+
         for _, state in stranded:
             try:
                 asyncio.run(_call(state.make))
@@ -135,7 +148,15 @@ class _UsageAdapter:
 
 
 def _is_async_callable(cb: Any) -> bool:
+    import inspect
+
     return inspect.iscoroutinefunction(cb) or inspect.iscoroutinefunction(getattr(cb, "__call__", None))
+
+
+def _isawaitable(obj: Any) -> bool:
+    import inspect
+
+    return inspect.isawaitable(obj)
 
 
 async def _call(make: Callable[[], Awaitable[Any]]) -> Any:
@@ -223,7 +244,10 @@ class _BaseClient:
         if self._usage is not None:
             loop = _running_loop()
             pending = [f for f in self._usage.take_pending() if loop is None or self._usage.loop is not loop]
-            concurrent.futures.wait(pending)
+            if pending:
+                import concurrent.futures
+
+                concurrent.futures.wait(pending)
 
     def ledger_stats(self) -> LedgerStats:
         """The usage ledger's counters (``usage = {"ledger": ...}`` in the config): events
@@ -275,6 +299,8 @@ class Client(AsyncFusion, _BaseClient):
     def chat(self) -> AsyncChat:
         """The OpenAI-shaped drop-in: ``await client.chat.completions.create(model=...,
         messages=...)`` returns objects shaped like openai-python's (see ``polyfuse._openai``)."""
+        from ._openai import AsyncChat
+
         return AsyncChat(self)
 
     async def aflush_usage(self) -> None:
@@ -282,6 +308,8 @@ class Client(AsyncFusion, _BaseClient):
         (``async def`` callbacks included)."""
         await self._native.aflush_usage()
         if self._usage is not None:
+            import asyncio
+
             for fut in self._usage.take_pending():
                 try:
                     await asyncio.wrap_future(fut)
@@ -324,6 +352,8 @@ class SyncClient(SyncFusion, _BaseClient):
     def chat(self) -> Chat:
         """The OpenAI-shaped drop-in: ``client.chat.completions.create(model=..., messages=...)``
         (blocking), shaped like openai-python's ``OpenAI`` client."""
+        from ._openai import Chat
+
         return Chat(self)
 
     def __enter__(self) -> "SyncClient":

@@ -8,11 +8,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Coroutine, Dict, Mapping, Optional, Sequence, Union
 
 from . import _polyfuse
-from ._fusion_types import FusionEvent, FusionMode, FusionResult, _fusion_event_from_dict
 from ._stream import AsyncStream, SyncStream, _await_call
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the fusion types are imported when a fusion is first made
     from ._client import Messages
+    from ._fusion_types import FusionEvent, FusionMode, FusionResult
 
 __all__ = ["AsyncFusion", "SyncFusion", "Pool"]
 
@@ -54,6 +54,8 @@ class AsyncFusion:
         return self._finish_fusion(call)
 
     async def _finish_fusion(self, call: Any) -> FusionResult:
+        from ._fusion_types import FusionResult
+
         return FusionResult._from_dict(await _await_call(call, getattr(self, "_usage", None)))
 
     def fuse_stream(
@@ -71,6 +73,8 @@ class AsyncFusion:
         ``FusionFinal`` with the :class:`FusionResult`. Lazy; leaving the loop cancels every call
         still running. Takes the same options as :meth:`fuse`."""
         self._check_process()  # type: ignore[attr-defined]
+        from ._fusion_types import _fusion_event_from_dict
+
         native = _polyfuse._fuse_stream(self._native, messages, _options(pool, judge, mode, options))
         return AsyncStream(native, getattr(self, "_usage", None), _fusion_event_from_dict)
 
@@ -90,6 +94,8 @@ class SyncFusion:
         **options: Any,
     ) -> FusionResult:
         """A fusion, blocking (Ctrl-C cancels every member); see :meth:`Client.fuse`."""
+        from ._fusion_types import FusionResult
+
         self._check_process()  # type: ignore[attr-defined]
         return FusionResult._from_dict(
             _polyfuse._fuse_blocking(self._native, messages, _options(pool, judge, mode, options))
@@ -106,5 +112,7 @@ class SyncFusion:
     ) -> "SyncStream[FusionEvent]":
         """A streamed fusion: ``for event in client.fuse_stream(...)``; see :meth:`Client.fuse_stream`."""
         self._check_process()  # type: ignore[attr-defined]
+        from ._fusion_types import _fusion_event_from_dict
+
         native = _polyfuse._fuse_stream(self._native, messages, _options(pool, judge, mode, options))
         return SyncStream(native, _fusion_event_from_dict)

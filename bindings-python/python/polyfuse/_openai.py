@@ -11,7 +11,6 @@ access (``r.choices[0].message.content``), ``model_dump()`` / ``model_dump_json(
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from typing import (
@@ -145,7 +144,7 @@ class OpenAIObject:
             object.__setattr__(self, "_set", self._set + (name,))
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and self.model_dump() == other.model_dump()  # type: ignore[attr-defined]
+        return type(other) is type(self) and self.model_dump() == other.model_dump()
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -373,7 +372,9 @@ class AsyncCompletions:
         call = _call(kwargs)
         if call.stream:
             if client._usage is not None:
-                client._usage.loop = asyncio.get_running_loop()
+                from asyncio import get_running_loop
+
+                client._usage.loop = get_running_loop()
             return AsyncChatCompletionStream(await _polyfuse._openai_stream(client._native, call), client._usage)
         return ChatCompletion(await _await_call(_polyfuse._openai_complete(client._native, call), client._usage))
 

@@ -10,7 +10,6 @@ wake-up however many streams got data, so no item costs a task spawn or a cross-
 
 from __future__ import annotations
 
-import asyncio
 import weakref
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Callable, Dict, Generic, Optional, Type, TypeVar
@@ -18,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, Generic, Optional, Type, 
 from . import _polyfuse
 
 if TYPE_CHECKING:
+    import asyncio
+
     from ._client import _UsageAdapter
 
 __all__ = ["AsyncStream", "SyncStream"]
@@ -67,7 +68,9 @@ async def _await_next(native: Any, loop: asyncio.AbstractEventLoop) -> Any:
 
 async def _await_call(call: _polyfuse._Call, usage: Optional[_UsageAdapter]) -> Dict[str, Any]:
     """The answer of a started native call (a dict); cancelling the awaiting task cancels it."""
-    loop = asyncio.get_running_loop()
+    from asyncio import get_running_loop  # imported by now: a coroutine is running
+
+    loop = get_running_loop()
     if usage is not None:
         usage.loop = loop  # async usage callbacks run on the loop the client was last used from
     try:
@@ -101,7 +104,9 @@ class AsyncStream(Generic[_E]):
             raise StopAsyncIteration
         loop = self._loop
         if loop is None:
-            loop = self._loop = asyncio.get_running_loop()
+            from asyncio import get_running_loop
+
+            loop = self._loop = get_running_loop()
             if self._usage is not None:
                 self._usage.loop = loop
         try:

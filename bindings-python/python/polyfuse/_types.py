@@ -421,7 +421,9 @@ class UsageSummary:
 
     @classmethod
     def _from_dict(cls, d: Mapping[str, Any]) -> "UsageSummary":
-        group = lambda g: {k: UsageTotals._from_dict(v) for k, v in (d.get(g) or {}).items()}  # noqa: E731
+        def group(g: str) -> Dict[str, UsageTotals]:
+            return {k: UsageTotals._from_dict(v) for k, v in (d.get(g) or {}).items()}
+
         return cls(
             since_ms=d.get("since_ms", 0),
             total=UsageTotals._from_dict(d.get("total") or {}),
