@@ -401,10 +401,10 @@ impl Decoder for OpenAiDecoder {
             return Err(stream_error(detail));
         }
         if acc.response_id.is_none() {
-            acc.response_id = chunk.id.filter(|s| !s.is_empty());
+            acc.response_id = chunk.id.filter(|s| !s.is_empty()).map(|s| s.into_owned());
         }
         if acc.provider_model.is_none() {
-            acc.provider_model = chunk.model.filter(|s| !s.is_empty());
+            acc.provider_model = chunk.model.filter(|s| !s.is_empty()).map(|s| s.into_owned());
         }
         let usage_seen = chunk.usage.is_some();
         if let Some(u) = chunk.usage {
@@ -651,11 +651,12 @@ impl WireContent {
 }
 
 #[derive(Deserialize)]
-struct ChatChunk {
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    model: Option<String>,
+struct ChatChunk<'a> {
+    /// Borrowed from the event (every chunk repeats them; only the first is kept).
+    #[serde(default, borrow)]
+    id: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default, borrow)]
+    model: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     choices: Vec<ChunkChoice>,
     #[serde(default)]

@@ -60,34 +60,49 @@ impl SseDecoder {
         self.overflowed
     }
 
-    /// Feeds bytes; pushes every event completed by them into `out`.
+    /// Feeds bytes; pushes every event completed by them into `out`. Line ends are found with
+    /// `memchr`; a line that lies whole inside `bytes` is processed where it is, only the part of
+    /// a line cut by the end of `bytes` is buffered.
     pub fn feed(&mut self, bytes: &[u8], out: &mut Vec<SseEvent>) {
-        if self.overflowed {
+        if self.overflowed || bytes.is_empty() {
             return;
         }
         let mut start = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            if b == b'\n' || b == b'\r' {
-                if b == b'\n' && self.after_cr && start == i && self.line.is_empty() {
-                    // LF of a CRLF whose CR ended the previous line.
-                    self.after_cr = false;
-                    start = i + 1;
-                    continue;
-                }
-                if self.line.len().saturating_add(i - start) > self.limit {
+        if self.after_cr && bytes.first() == Some(&b'\n') {
+            // The LF of a CRLF whose CR ended the previous read.
+            start = 1;
+        }
+        self.after_cr = false;
+        while let Some(pos) = memchr::memchr2(b'\n', b'\r', &bytes[start..]) {
+            let end = start + pos;
+            if self.line.is_empty() {
+                if end - start > self.limit {
                     self.overflow();
                     return;
                 }
-                self.line.extend_from_slice(&bytes[start..i]);
-                let line = std::mem::take(&mut self.line);
-                self.process_line(&line, out);
-                if self.overflowed {
+                self.process_line(&bytes[start..end], out);
+            } else {
+                if self.line.len().saturating_add(end - start) > self.limit {
+                    self.overflow();
                     return;
                 }
-                self.after_cr = b == b'\r';
-                start = i + 1;
-            } else if self.after_cr {
-                self.after_cr = false;
+                self.line.extend_from_slice(&bytes[start..end]);
+                let line = std::mem::take(&mut self.line);
+                self.process_line(&line, out);
+                // Keep the buffer's allocation for the next cut line.
+                self.line = line;
+                self.line.clear();
+            }
+            if self.overflowed {
+                return;
+            }
+            start = end + 1;
+            if bytes[end] == b'\r' {
+                match bytes.get(start) {
+                    Some(b'\n') => start += 1,
+                    Some(_) => {}
+                    None => self.after_cr = true,
+                }
             }
         }
         if self.line.len().saturating_add(bytes.len() - start) > self.limit {
@@ -95,9 +110,6 @@ impl SseDecoder {
             return;
         }
         self.line.extend_from_slice(&bytes[start..]);
-        if start < bytes.len() {
-            self.after_cr = false;
-        }
     }
 
     fn overflow(&mut self) {
@@ -132,7 +144,11 @@ impl SseDecoder {
             }
             None => (line, &b""[..]),
         };
-        let value = String::from_utf8_lossy(value);
+        // Valid UTF-8 (nearly always) is borrowed as it is; invalid bytes become U+FFFD.
+        let value = match std::str::from_utf8(value) {
+            Ok(v) => std::borrow::Cow::Borrowed(v),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match field {
             b"data" => {
                 if self.data.len().saturating_add(value.len()) >= self.limit {
@@ -238,6 +254,20 @@ mod tests {
             d.feed(b"data: 0123456789\n", &mut out);
         }
         assert!(d.overflowed());
+    }
+
+    #[test]
+    fn every_split_of_the_input_decodes_alike() {
+        let input: &[u8] = b": c\r\nevent: a\rdata: x\r\ndata:  y\n\r\ndata: \xff\xfe\r\r\n\ndata: \xc3\xa9\nid: 7\n\n\r\ndata: z\r";
+        let whole = decode_all(&[input]);
+        assert_eq!(whole.len(), 4, "{whole:?}");
+        assert_eq!(whole[1].data, "\u{fffd}\u{fffd}");
+        for i in 0..=input.len() {
+            for j in i..=input.len() {
+                let got = decode_all(&[&input[..i], &[], &input[i..j], &input[j..]]);
+                assert_eq!(got, whole, "split at {i} and {j}");
+            }
+        }
     }
 
     #[test]
