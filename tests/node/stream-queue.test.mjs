@@ -6,7 +6,7 @@ import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { after, before, describe, test } from 'node:test'
 
-import { ROOT, eventually, mockConfig, polyfuse, rejection, startMockServer } from './helpers.mjs'
+import { ROOT, disconnectedSince, eventually, mockConfig, polyfuse, rejection, startMockServer } from './helpers.mjs'
 
 const { Client, PolyfuseError } = polyfuse
 
@@ -25,13 +25,6 @@ describe('stream read-ahead', () => {
     })
   })
   after(() => server.stop())
-
-  async function disconnectsAfter(before) {
-    return eventually(async () => {
-      const s = await server.stats()
-      return s.client_disconnects > before && s.in_flight === 0 ? s : null
-    })
-  }
 
   test('events queued before an error are all delivered before the rejection', async () => {
     await server.reset()
@@ -90,7 +83,7 @@ describe('stream read-ahead', () => {
     assert.equal(first.value.text + second.value.text, 'w1 w2')
     assert.deepEqual(await s.return(), { done: true, value: undefined })
     assert.deepEqual(await s.next(), { done: true, value: undefined })
-    assert.ok(await disconnectsAfter(before), 'the mock server saw the client disconnect')
+    assert.ok(await disconnectedSince(server, before), 'the mock server saw the client disconnect')
     await client.flushUsage()
     assert.ok(await eventually(() => usage.length >= 1))
     assert.equal(usage.length, 1)
@@ -104,7 +97,7 @@ describe('stream read-ahead', () => {
     const pending = s.next() // nothing more comes: it waits
     await s.return()
     assert.deepEqual(await pending, { done: true, value: undefined })
-    assert.ok(await disconnectsAfter(before))
+    assert.ok(await disconnectedSince(server, before))
   })
 
   test('an abort with events queued rejects the next next() with cancelled, then the stream is done', async () => {
@@ -117,7 +110,7 @@ describe('stream read-ahead', () => {
     assert.ok(e instanceof PolyfuseError)
     assert.equal(e.kind, 'cancelled')
     assert.deepEqual(await s.next(), { done: true, value: undefined })
-    assert.ok(await disconnectsAfter(before), 'the mock server saw the client disconnect')
+    assert.ok(await disconnectedSince(server, before), 'the mock server saw the client disconnect')
   })
 
   test('an abort while next() waits rejects it with cancelled', async () => {
