@@ -122,6 +122,28 @@ describe('stream read-ahead', () => {
     assert.equal((await rejection(pending)).kind, 'cancelled')
   })
 
+  test('read-ahead is bounded: a long stream read one event deep is not read to its end', async () => {
+    // The in-process mock answers at once, 500 chunks: a producer without a bound would reach the
+    // end (and the call would be recorded ok) long before return().
+    const calls = []
+    const text = Array.from({ length: 500 }, (_, i) => `w${i + 1}`).join(' ')
+    const local = new Client({
+      config: { env_providers: false, mock: { models: { long: { text } } } },
+      onUsage: (e) => {
+        if (e.level === 'call') calls.push(e)
+      },
+    })
+    const s = local.stream({ model: 'mock/long', prompt: 'x' })
+    assert.equal((await s.next()).value.text, 'w1')
+    // Other calls run meanwhile, so the producer has had its time to read ahead.
+    for (let i = 0; i < 20; i++) await local.complete({ model: 'mock/echo', prompt: 'x' })
+    await s.return()
+    await local.flushUsage()
+    const streamed = calls.filter((e) => e.model === 'mock/long')
+    assert.equal(streamed.length, 1)
+    assert.equal(streamed[0].outcome, 'cancelled')
+  })
+
   test('a stream dropped unread is garbage collected and its connection closed', async () => {
     const before = (await server.stats()).client_disconnects
     const script = `
