@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 
-import { collect, eventually, mockConfig, polyfuse, rejection, startMockServer } from './helpers.mjs'
+import { collect, disconnectedSince, eventually, mockConfig, polyfuse, rejection, startMockServer } from './helpers.mjs'
 
 const { Client, PolyfuseError } = polyfuse
 
@@ -15,13 +15,6 @@ describe('cancellation', () => {
   })
   after(() => server.stop())
 
-  async function disconnectsAfter(before) {
-    return eventually(async () => {
-      const s = await server.stats()
-      return s.client_disconnects > before && s.in_flight === 0 ? s : null
-    })
-  }
-
   test('abort during a hanging request rejects with cancelled and closes the connection', async () => {
     const before = (await server.stats()).client_disconnects
     const controller = new AbortController()
@@ -33,7 +26,7 @@ describe('cancellation', () => {
     assert.ok(Date.now() - started < 2000)
     assert.ok(e instanceof PolyfuseError)
     assert.equal(e.kind, 'cancelled')
-    assert.ok(await disconnectsAfter(before), 'the mock server saw the client disconnect')
+    assert.ok(await disconnectedSince(server, before), 'the mock server saw the client disconnect')
   })
 
   test('abort mid-stream rejects the iteration with cancelled and closes the connection', async () => {
@@ -54,7 +47,7 @@ describe('cancellation', () => {
     )
     assert.equal(e.kind, 'cancelled')
     assert.ok(seen.length >= 2 && seen.length < 40)
-    assert.ok(await disconnectsAfter(before), 'the mock server saw the client disconnect')
+    assert.ok(await disconnectedSince(server, before), 'the mock server saw the client disconnect')
   })
 
   test('an already-aborted signal rejects at once and sends nothing', async () => {

@@ -78,6 +78,17 @@ export function mockConfig(server, { apiKey = 'sk-test-123', policy } = {}) {
   }
 }
 
+/**
+ * Waits (up to 5 s) until the mock server has seen a client disconnect more than `before` (its
+ * `client_disconnects` earlier) and has nothing in flight; returns its stats then, or null.
+ */
+export function disconnectedSince(server, before) {
+  return eventually(async () => {
+    const s = await server.stats()
+    return s.client_disconnects > before && s.in_flight === 0 ? s : null
+  })
+}
+
 /** Polls `check()` (async, truthy when done) every 20 ms for at most `ms`; returns its last value. */
 export async function eventually(check, ms = 5000) {
   const until = Date.now() + ms

@@ -79,8 +79,12 @@ test('queryLedger returns the callback events and filters by time, model, route,
   assert.ok(routed.length >= 2, 'the route made attempts on its primary and its backup')
   assert.ok(routed.every((e) => e.route === 'chat' && e.level === 'attempt' && e.parentId === r2.id))
 
-  const window = await queryLedger(db, { level: 'call', sinceMs: since, untilMs: calls[2].startedAtMs + 1 })
-  assert.deepEqual(window.map((c) => c.requestId), [r1.id, r2.id, r3.id])
+  // untilMs is exclusive. Calls can start within the same millisecond (a stream read ahead ends
+  // as soon as its last byte is in), so what falls in the window is read off the calls' times.
+  const until = calls[2].startedAtMs + 1
+  const window = await queryLedger(db, { level: 'call', sinceMs: since, untilMs: until })
+  assert.deepEqual(window.map((c) => c.requestId).slice(0, 3), [r1.id, r2.id, r3.id])
+  assert.deepEqual(window.map((c) => c.requestId), calls.filter((c) => c.startedAtMs < until).map((c) => c.requestId))
   assert.deepEqual(await queryLedger(db, { level: 'call', sinceMs: calls[3].startedAtMs + 1 }), [])
   assert.deepEqual(await queryLedger(db, { limit: 2 }), events.slice(0, 2))
 
@@ -260,14 +264,16 @@ test('a process killed with SIGKILL loses no event of a call that had completed'
 
 test('at exit (process.exit() included) the ledger writes the events of calls that had not completed', async () => {
   // Abandoned streams: their (cancelled) events are queued when `break` drops them; nothing waits
-  // for their commit before `process.exit()`.
+  // for their commit before `process.exit()`. The chunks come 1 s apart, so no stream has been read
+  // to its end (ahead of next()) when `break` drops it.
   const db = join(dir, 'exit.db')
   const child = `
     const { Client } = require(${JSON.stringify(ROOT)})
-    const client = new Client({ config: { env_providers: false, usage: { ledger: process.argv[1] } } })
+    const config = { env_providers: false, usage: { ledger: process.argv[1] }, mock: { models: { slow: { chunk_delay_ms: 1000 } } } }
+    const client = new Client({ config })
     ;(async () => {
       for (let i = 0; i < 20; i++) {
-        const s = client.stream({ model: 'mock/echo;words=50', prompt: 'hi', metadata: { blob: 'x'.repeat(50000) } })
+        const s = client.stream({ model: 'mock/slow', prompt: 'hi', metadata: { blob: 'x'.repeat(50000) } })
         for await (const ev of s) if (ev.type === 'text_delta') break
       }
       process.exit(0)

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 
-import { eventually, polyfuse, rejection, startMockServer } from './helpers.mjs'
+import { disconnectedSince, eventually, polyfuse, rejection, startMockServer } from './helpers.mjs'
 
 const { Client, PolyfuseError } = polyfuse
 const MODEL = 'mockhttp/gpt-4o-mini'
@@ -332,10 +332,7 @@ describe('OpenAI drop-in: client.chat.completions.create', () => {
     for await (const chunk of stream) {
       if (chunk.choices[0]?.delta?.content) break
     }
-    const stats = await eventually(async () => {
-      const s = await server.stats()
-      return s.client_disconnects > before && s.in_flight === 0 ? s : null
-    })
+    const stats = await disconnectedSince(server, before)
     assert.ok(stats, 'the mock server saw the client disconnect')
     assert.equal(stats.client_disconnects, before + 1)
   })

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 
-import { collect, eventually, mockConfig, polyfuse, rejection, startMockServer } from './helpers.mjs'
+import { collect, disconnectedSince, mockConfig, polyfuse, rejection, startMockServer } from './helpers.mjs'
 
 const { Client, PolyfuseError } = polyfuse
 
@@ -114,10 +114,7 @@ describe('stream', () => {
       if (seen === 2) break
     }
     assert.ok(Date.now() - started < 3000, 'break did not wait for the rest of the stream')
-    const stats = await eventually(async () => {
-      const s = await server.stats()
-      return s.client_disconnects > before && s.in_flight === 0 ? s : null
-    })
+    const stats = await disconnectedSince(server, before)
     assert.ok(stats, 'the mock server saw the client disconnect')
   })
 
