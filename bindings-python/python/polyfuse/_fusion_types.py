@@ -5,8 +5,16 @@ gives the core's dict back."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
-from typing import Any, Dict, List, Literal, Mapping, Optional, Union
+from typing import TYPE_CHECKING, Any, Dict, List, Literal, Mapping, Optional, Union
+
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+
+    class _Record:
+        pass
+
+else:  # processed on first use (polyfuse/_record.py): keeps `import polyfuse` fast
+    from ._record import Record as _Record, dataclass, field
 
 from ._types import Attempt, TextDelta, Usage
 
@@ -54,7 +62,7 @@ ParsePath = Literal[
 
 
 @dataclass(frozen=True)
-class Candidate:
+class Candidate(_Record):
     """One member's answer (in a debate, its latest)."""
 
     index: int
@@ -104,7 +112,7 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class VoteCount:
+class VoteCount(_Record):
     """One answer's share of a vote."""
 
     answer: str
@@ -120,7 +128,7 @@ class VoteCount:
 
 
 @dataclass(frozen=True)
-class VoteTally:
+class VoteTally(_Record):
     """A vote: the answers counted (most votes first), the winner's share as confidence."""
 
     counts: List[VoteCount]
@@ -141,7 +149,7 @@ class VoteTally:
 
 
 @dataclass(frozen=True)
-class SwapCheck:
+class SwapCheck(_Record):
     """Best-of's order-swapped second pass, under the first pass's labels."""
 
     consistent: bool
@@ -155,7 +163,7 @@ class SwapCheck:
 
 
 @dataclass(frozen=True)
-class JudgeCall:
+class JudgeCall(_Record):
     """One judge call: its raw output, or why it failed."""
 
     purpose: Literal["verdict", "swap", "repair", "analysis", "synthesis", "merge", "tie_break"]
@@ -182,7 +190,7 @@ class JudgeCall:
 
 
 @dataclass(frozen=True)
-class DebateRound:
+class DebateRound(_Record):
     round: int
     candidates: List[Candidate]
 
@@ -192,7 +200,7 @@ class DebateRound:
 
 
 @dataclass(frozen=True)
-class FusionResult:
+class FusionResult(_Record):
     """The result of a fusion (``client.fuse``, or ``response.fusion`` of ``complete("fusion/<name>")``)."""
 
     id: str
@@ -281,7 +289,7 @@ class FusionResult:
 
 
 @dataclass(frozen=True)
-class FusionStarted:
+class FusionStarted(_Record):
     """The fusion started: its id, mode, members (one per seat) and the seed of the order."""
 
     id: str
@@ -292,7 +300,7 @@ class FusionStarted:
 
 
 @dataclass(frozen=True)
-class MemberDone:
+class MemberDone(_Record):
     """A member came back (answered, failed, or cancelled as a straggler); in a debate, once per round."""
 
     candidate: Candidate
@@ -300,7 +308,7 @@ class MemberDone:
 
 
 @dataclass(frozen=True)
-class Judging:
+class Judging(_Record):
     """A judge call starts."""
 
     purpose: str
@@ -309,7 +317,7 @@ class Judging:
 
 
 @dataclass(frozen=True)
-class FusionRestart:
+class FusionRestart(_Record):
     """The answer's text shown so far is void (the judge failed mid-answer): discard it."""
 
     reason: str
@@ -317,7 +325,7 @@ class FusionRestart:
 
 
 @dataclass(frozen=True)
-class FusionFinal:
+class FusionFinal(_Record):
     """The complete result: always the last event of a successful streamed fusion."""
 
     result: FusionResult

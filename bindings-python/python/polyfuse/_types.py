@@ -4,10 +4,19 @@ shapes). ``to_dict()`` gives the dict back."""
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Dict, List, Literal, Mapping, Optional, Union
 
+if TYPE_CHECKING:
+    from dataclasses import dataclass, field
+
+    class _Record:
+        pass
+
+else:  # processed on first use (polyfuse/_record.py): keeps `import polyfuse` fast
+    from ._record import Record as _Record, dataclass, field
+
 from . import _polyfuse as _native
+from ._record import ready as _ready
 
 _new = object.__new__
 _set = object.__setattr__
@@ -18,6 +27,8 @@ def _build(cls: Any, fields: Dict[str, Any]) -> Any:
     no other), without running ``__init__``: it sets each field through ``object.__setattr__``,
     which made building a Response and its Usage and Attempts cost ~14 us (a test checks that
     every ``_from_dict`` sets exactly the declared fields)."""
+    if "__dataclass_fields__" not in cls.__dict__:
+        _ready(cls)
     obj = _new(cls)
     _set(obj, "__dict__", fields)
     return obj
@@ -51,7 +62,7 @@ __all__ = [
 
 
 @dataclass(frozen=True)
-class Usage:
+class Usage(_Record):
     """Token counts with one meaning for every provider (all figures come from the core)."""
 
     input_tokens: int = 0
@@ -108,7 +119,7 @@ class Usage:
 
 
 @dataclass(frozen=True)
-class Attempt:
+class Attempt(_Record):
     """One try at one target."""
 
     model: str
@@ -168,7 +179,7 @@ class Attempt:
 
 
 @dataclass(frozen=True)
-class ToolCall:
+class ToolCall(_Record):
     """A tool call made by the assistant. ``arguments`` is the JSON text the model wrote."""
 
     id: str
@@ -194,7 +205,7 @@ class ToolCall:
 
 
 @dataclass(frozen=True)
-class Response:
+class Response(_Record):
     """The result of a successful call."""
 
     id: str
@@ -286,7 +297,7 @@ class Response:
 
 
 @dataclass(frozen=True)
-class UsageEvent:
+class UsageEvent(_Record):
     """One usage event, delivered once to ``on_usage``: one per attempt when it ends
     (``level == "attempt"``, ``parent_id`` = the call's id), then one for the call
     (``level == "call"``, its attempts summed)."""
@@ -345,7 +356,7 @@ class UsageEvent:
 
 
 @dataclass(frozen=True)
-class TextDelta:
+class TextDelta(_Record):
     """A piece of the answer's text."""
 
     text: str
@@ -353,7 +364,7 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
-class ReasoningDelta:
+class ReasoningDelta(_Record):
     """A piece of reasoning text."""
 
     text: str
@@ -361,7 +372,7 @@ class ReasoningDelta:
 
 
 @dataclass(frozen=True)
-class ToolCallDelta:
+class ToolCallDelta(_Record):
     """A piece of a tool call; ``id`` and ``name`` come with the first piece of each index."""
 
     index: int
@@ -372,7 +383,7 @@ class ToolCallDelta:
 
 
 @dataclass(frozen=True)
-class Restart:
+class Restart(_Record):
     """Another target took over mid-stream: discard what was shown so far."""
 
     model: str
@@ -382,7 +393,7 @@ class Restart:
 
 
 @dataclass(frozen=True)
-class Final:
+class Final(_Record):
     """The complete response, with usage: always the last event of a successful stream."""
 
     response: Response
@@ -390,7 +401,7 @@ class Final:
 
 
 @dataclass(frozen=True)
-class Percentiles:
+class Percentiles(_Record):
     """Latency percentiles in milliseconds, over ``count`` samples."""
 
     p50: float = 0.0
@@ -404,7 +415,7 @@ class Percentiles:
 
 
 @dataclass(frozen=True)
-class UsageTotals:
+class UsageTotals(_Record):
     """The running totals of one group of calls (see :meth:`polyfuse.Client.usage`)."""
 
     calls: int = 0
@@ -438,7 +449,7 @@ class UsageTotals:
 
 
 @dataclass(frozen=True)
-class UsageSummary:
+class UsageSummary(_Record):
     """:meth:`polyfuse.Client.usage`: totals since ``since_ms`` (Unix ms), overall and by model
     (the one that answered), provider, route and tag (``"key=value"``)."""
 
@@ -465,7 +476,7 @@ class UsageSummary:
 
 
 @dataclass(frozen=True)
-class TargetHealth:
+class TargetHealth(_Record):
     """A target's circuit-breaker state, as ``client.health()`` reports it."""
 
     target: str
@@ -481,7 +492,7 @@ class TargetHealth:
 
 
 @dataclass(frozen=True)
-class LedgerStats:
+class LedgerStats(_Record):
     """The usage ledger's counters, as ``client.ledger_stats()`` reports them (all 0 with the
     ledger off)."""
 
@@ -501,7 +512,7 @@ class LedgerStats:
 
 
 @dataclass(frozen=True)
-class ReportSummary:
+class ReportSummary(_Record):
     """What ``polyfuse.ledger.report`` wrote."""
 
     path: str
