@@ -535,7 +535,8 @@ StreamEvent = Union[TextDelta, ReasoningDelta, ToolCallDelta, Restart, Final]
 def _event_from_dict(d: Dict[str, Any]) -> StreamEvent:
     t = d.get("type")
     if t == "text_delta":
-        return _build(TextDelta, {"text": d["text"], "type": t})  # type: ignore[no-any-return]
+        # The core's dict is exactly {"type", "text"}: it becomes the event's attributes as is.
+        return _build(TextDelta, d) if len(d) == 2 else _build(TextDelta, {"text": d["text"], "type": t})  # type: ignore[no-any-return]
     if t == "tool_call_delta":
         return ToolCallDelta(d["index"], d.get("arguments", ""), d.get("id"), d.get("name"))
     if t == "final":
