@@ -404,7 +404,10 @@ impl Decoder for OpenAiDecoder {
             acc.response_id = chunk.id.filter(|s| !s.is_empty()).map(|s| s.into_owned());
         }
         if acc.provider_model.is_none() {
-            acc.provider_model = chunk.model.filter(|s| !s.is_empty()).map(|s| s.into_owned());
+            acc.provider_model = chunk
+                .model
+                .filter(|s| !s.is_empty())
+                .map(|s| s.into_owned());
         }
         let usage_seen = chunk.usage.is_some();
         if let Some(u) = chunk.usage {
