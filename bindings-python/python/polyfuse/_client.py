@@ -52,6 +52,17 @@ UsageCallback = Callable[[UsageEvent], Union[None, Awaitable[None]]]
 
 _T = TypeVar("_T", bound="_BaseClient")
 
+# This process, as an object replaced in a forked child (comparing it costs no getpid()).
+_process: List[object] = [object()]
+
+
+def _forked() -> None:
+    _process[0] = object()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forked)
+
 # Live clients, flushed by the atexit hook in __init__.py.
 _live: "weakref.WeakSet[_BaseClient]" = weakref.WeakSet()
 
@@ -205,12 +216,12 @@ class _BaseClient:
                 if not callable(cb):
                     raise TypeError(f"argument `on_usage`: expected a callable or a list of callables, got {type(cb).__name__}")
         self._usage: Optional[_UsageAdapter] = _UsageAdapter(callbacks) if callbacks else None
-        self._pid = os.getpid()
+        self._process = _process[0]
         self._native = _polyfuse._Client(_config_arg(config), self._usage)
         _live.add(self)
 
     def _check_process(self) -> None:
-        if os.getpid() != self._pid:
+        if self._process is not _process[0]:
             raise RuntimeError(
                 "polyfuse: this client was created in another process (before os.fork()); "
                 "create the client in the child process (e.g. in a gunicorn post_fork hook or the worker function)"
