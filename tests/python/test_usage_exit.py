@@ -109,7 +109,8 @@ for i in range(5):
             client.flush_usage()
             client.close()
         child = polyfuse.SyncClient({make_config(mock_server.base_url)!r}, on_usage=lambda ev: None)
-        print("child", child.complete("{MODEL};text=from-child", "hi").text, flush=True)
+        # One write per line (atomic on a pipe): the five children print at the same time.
+        os.write(1, ("child " + child.complete("{MODEL};text=from-child", "hi").text + "\\n").encode())
         sys.exit(0)
     pids.append(pid)
 codes = [os.waitstatus_to_exitcode(os.waitpid(p, 0)[1]) for p in pids]
