@@ -7,7 +7,7 @@ use pyo3::types::PyString;
 use serde_json::Value;
 
 use crate::error::to_pyerr;
-use crate::handoff::{Channel, Hub, Next};
+use crate::handoff::{Channel, Hub};
 use crate::stream::PyEventStream;
 use crate::{convert, runtime, usage};
 
@@ -73,11 +73,7 @@ impl PyCall {
     /// The answer as a dict, or `pending` while the call runs (then `wait`). Raises the call's
     /// error. Once: afterwards it returns `None`.
     fn try_next(&self, py: Python<'_>, pending: Py<PyAny>) -> PyResult<Option<Py<PyAny>>> {
-        Ok(match self.channel.try_next(py)? {
-            Next::Item(v) => Some(v),
-            Next::End => None,
-            Next::Pending => Some(pending),
-        })
+        self.channel.next_or(py, pending)
     }
 
     /// Registers `future` (of the loop `hub` serves) to be resolved when the answer is there;

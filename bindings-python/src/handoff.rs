@@ -273,6 +273,16 @@ impl Channel {
         }
     }
 
+    /// What a binding's `try_next(pending)` returns: the item, `None` at the end, or `pending`
+    /// when nothing is queued yet.
+    pub fn next_or(&self, py: Python<'_>, pending: Py<PyAny>) -> PyResult<Option<Py<PyAny>>> {
+        Ok(match self.try_next(py)? {
+            Next::Item(v) => Some(v),
+            Next::End => None,
+            Next::Pending => Some(pending),
+        })
+    }
+
     /// Registers `future` (an `asyncio.Future` of `hub`'s loop) to be resolved when an item is
     /// queued; false when one already is (or the stream ended): then nothing is registered.
     pub fn wait(&self, hub: &Hub, future: Py<PyAny>) -> PyResult<bool> {

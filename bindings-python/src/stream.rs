@@ -10,7 +10,7 @@ use polyfuse_core::{Error, ValueStream};
 use pyo3::prelude::*;
 use serde::Serialize;
 
-use crate::handoff::{Channel, Hub, Next};
+use crate::handoff::{Channel, Hub};
 
 #[pyclass(frozen, name = "_EventStream", module = "polyfuse._polyfuse")]
 pub struct PyEventStream {
@@ -40,11 +40,7 @@ impl PyEventStream {
     /// The next queued event as a dict, `None` when the stream is over, or `pending` when no
     /// event is queued yet (then `wait`). Raises the call's error. Starts the call on first use.
     fn try_next(&self, py: Python<'_>, pending: Py<PyAny>) -> PyResult<Option<Py<PyAny>>> {
-        Ok(match self.channel.try_next(py)? {
-            Next::Item(v) => Some(v),
-            Next::End => None,
-            Next::Pending => Some(pending),
-        })
+        self.channel.next_or(py, pending)
     }
 
     /// Registers `future` (of the loop `hub` serves) to be resolved when an event is queued;

@@ -1,7 +1,7 @@
 """The stream iterators: ``AsyncStream`` (``async for``) and ``SyncStream`` (``for``) over a native
 ``_polyfuse._EventStream``, each event converted by ``convert`` (the library's event dataclasses by
-default; the OpenAI drop-in's chunk objects in ``_openai``); and ``_await_next``, how a coroutine
-waits for a native stream's or call's next item.
+default; the OpenAI drop-in's chunk objects in ``_openai``); and ``_await_call`` /
+``_wait_next``, how a coroutine waits for a native call's answer or a stream's next item.
 
 The native side queues items as they arrive; ``try_next`` takes one without waiting. Only when
 nothing is queued does a coroutine wait, on an ``asyncio.Future`` that its loop's ``_Hub``
@@ -53,16 +53,16 @@ def _hub(loop: asyncio.AbstractEventLoop) -> _polyfuse._Hub:
     return hub
 
 
-async def _await_next(native: Any, loop: asyncio.AbstractEventLoop) -> Any:
-    """The next item of a native stream or call (``None`` at the end), waiting on ``loop``."""
-    item = native.try_next(_PENDING)
-    if item is _PENDING:
-        hub = _hub(loop)
-        while item is _PENDING:
-            fut = loop.create_future()
-            if native.wait(hub, fut):
-                await fut
-            item = native.try_next(_PENDING)
+async def _wait_next(native: Any, loop: asyncio.AbstractEventLoop) -> Any:
+    """The next item of a native stream or call that had none queued (``None`` at the end),
+    waiting on ``loop``."""
+    hub = _hub(loop)
+    item = _PENDING
+    while item is _PENDING:
+        fut = loop.create_future()
+        if native.wait(hub, fut):
+            await fut
+        item = native.try_next(_PENDING)
     return item
 
 
@@ -74,7 +74,8 @@ async def _await_call(call: _polyfuse._Call, usage: Optional[_UsageAdapter]) -> 
     if usage is not None:
         usage.loop = loop  # async usage callbacks run on the loop the client was last used from
     try:
-        return await _await_next(call, loop)  # type: ignore[no-any-return]
+        d = call.try_next(_PENDING)
+        return await _wait_next(call, loop) if d is _PENDING else d  # type: ignore[no-any-return]
     except BaseException:
         call.close()
         raise
@@ -112,7 +113,7 @@ class AsyncStream(Generic[_E]):
         try:
             d = native.try_next(_PENDING)
             if d is _PENDING:
-                d = await _await_next(native, loop)
+                d = await _wait_next(native, loop)
         except BaseException:
             self._native = None
             native.close()
